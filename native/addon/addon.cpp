@@ -1,0 +1,216 @@
+// The N-API binding: translate and check arguments into a plain CpuCall,
+// run it (now, or on a libuv thread for the *Async forms), convert results.
+// No math here. Context-aware: no per-process JS state, so the module loads
+// in any number of worker_threads.
+#include <napi.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "../core/arelu_cpu.h"
+#include "../core/cpu_dispatch.h"
+#include "args.h"
+#include "cuda_binding.h"
+
+namespace arelu_addon {
+namespace {
+
+struct CpuCall {
+  bool backward = false;
+  const float* x = nullptr;
+  const float* g = nullptr;
+  float* out = nullptr;
+  arelu::Layout layout;
+  std::vector<float> alpha, beta;
+  double* sums = nullptr;  // backward: [dAlpha x channels, dBeta x channels]
+
+  void run() const {
+    if (!backward) {
+      arelu::cpu_forward(x, out, layout, alpha.data(), beta.data());
+    } else {
+      arelu::cpu_backward(x, g, out, layout, alpha.data(), beta.data(), sums,
+                          sums + layout.channels);
+    }
+  }
+};
+
+// forward(x, out, alpha, beta, channels, inner)
+// backward(x, dy, out, alpha, beta, channels, inner, sums)
+CpuCall parse_call(const Napi::CallbackInfo& info, bool backward) {
+  Napi::Env env = info.Env();
+  CpuCall call;
+  call.backward = backward;
+  size_t i = 0;
+  const F32View x = float32_arg(info, i++, "x");
+  F32View g;
+  if (backward) {
+    g = float32_arg(info, i++, "dy");
+    check_same_length(env, x, "x", g, "dy");
+  }
+  const F32View out = float32_arg(info, i++, "out");
+  check_same_length(env, x, "x", out, "out");
+  check_no_partial_overlap(env, out, x, "x");
+  if (backward) check_no_partial_overlap(env, out, g, "dy");
+  const size_t alpha_i = i++, beta_i = i++;
+  call.layout.n = x.length;
+  call.layout.channels = count_arg(info, i++, "channels");
+  call.layout.inner = count_arg(info, i++, "inner");
+  const std::string bad = arelu::check_layout(call.layout);
+  if (!bad.empty()) throw_range(env, "Invalid layout for x: " + bad);
+  call.alpha = params_arg(info, alpha_i, "alpha", call.layout.channels);
+  call.beta = params_arg(info, beta_i, "beta", call.layout.channels);
+  if (backward) {
+    Napi::Float64Array sums = float64_arg(info, i++, "sums");
+    if (sums.ElementLength() != 2 * call.layout.channels)
+      throw_range(env, "Expected sums to have 2 * channels values");
+    call.sums = sums.Data();
+  }
+  call.x = x.data;
+  call.g = g.data;
+  call.out = out.data;
+  return call;
+}
+
+Napi::Value Forward(const Napi::CallbackInfo& info) {
+  parse_call(info, false).run();
+  return info.Env().Undefined();
+}
+
+Napi::Value Backward(const Napi::CallbackInfo& info) {
+  parse_call(info, true).run();
+  return info.Env().Undefined();
+}
+
+// Runs a CpuCall on a libuv worker thread. The JS arrays are held by
+// references so the collector keeps them (and their memory) alive.
+class CpuWorker : public Napi::AsyncWorker {
+ public:
+  CpuWorker(const Napi::CallbackInfo& info, CpuCall call)
+      : Napi::AsyncWorker(info.Env(), "arelu:cpu"),
+        call_(std::move(call)),
+        deferred_(Napi::Promise::Deferred::New(info.Env())) {
+    for (size_t i = 0; i < info.Length(); ++i)
+      if (info[i].IsObject()) refs_.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      call_.run();
+    } catch (const std::bad_alloc&) {
+      SetError("arelu: out of host memory for scratch buffers");
+    }
+  }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  CpuCall call_;
+  Napi::Promise::Deferred deferred_;
+  std::vector<Napi::ObjectReference> refs_;
+};
+
+Napi::Value ForwardAsync(const Napi::CallbackInfo& info) {
+  auto* w = new CpuWorker(info, parse_call(info, false));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value BackwardAsync(const Napi::CallbackInfo& info) {
+  auto* w = new CpuWorker(info, parse_call(info, true));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+// parallelCopy(dst, src): the bandwidth baseline, on the addon's pool.
+Napi::Value ParallelCopy(const Napi::CallbackInfo& info) {
+  const F32View dst = float32_arg(info, 0, "dst");
+  const F32View src = float32_arg(info, 1, "src");
+  check_same_length(info.Env(), src, "src", dst, "dst");
+  check_no_partial_overlap(info.Env(), dst, src, "src");
+  if (dst.data != src.data) arelu::cpu_parallel_copy(dst.data, src.data, dst.length * sizeof(float));
+  return info.Env().Undefined();
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  const size_t n = count_arg(info, 0, "threads");
+  if (n > 1024) throw_range(info.Env(), "Expected threads to be at most 1024");
+  arelu::cpu_set_threads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+Napi::Value SetIsa(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw_type(env, "Expected string for isa");
+  const std::string name = info[0].As<Napi::String>();
+  bool is_auto = false;
+  arelu::Isa isa = arelu::Isa::kScalar;
+  if (!arelu::parse_isa(name, &is_auto, &isa))
+    throw_range(env, "Expected one of scalar, avx2, avx512, auto for isa but received '" + name + "'");
+  if (is_auto) isa = arelu::best_isa();
+  std::string error;
+  if (!arelu::select_isa(isa, &error)) {
+    Napi::Error e = Napi::Error::New(env, error);
+    e.Set("code", Napi::String::New(env, "ERR_ARELU_ISA"));
+    throw e;
+  }
+  return Napi::String::New(env, arelu::isa_name(isa));
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", arelu::isa_name(arelu::current_isa()));
+  Napi::Array supported = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (arelu::Isa isa : {arelu::Isa::kScalar, arelu::Isa::kAvx2, arelu::Isa::kAvx512})
+    if (arelu::isa_supported(isa, nullptr)) supported.Set(k++, arelu::isa_name(isa));
+  o.Set("isasSupported", supported);
+  o.Set("bestIsa", arelu::isa_name(arelu::best_isa()));
+  o.Set("threads", arelu::cpu_threads());
+  o.Set("serialBelow", static_cast<double>(arelu::kSerialBelow));
+  return o;
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  std::string error;
+  if (!arelu::init_isa_from_env(&error)) {
+    Napi::Error e = Napi::Error::New(env, "arelu: " + error);
+    e.Set("code", Napi::String::New(env, "ERR_ARELU_ISA"));
+    throw e;
+  }
+  if (const char* t = std::getenv("ARELU_NUM_THREADS")) {
+    char* end = nullptr;
+    const long v = std::strtol(t, &end, 10);
+    if (end == t || *end != '\0' || v < 1 || v > 1024) {
+      Napi::RangeError e = Napi::RangeError::New(
+          env, std::string("arelu: ARELU_NUM_THREADS must be a positive integer (at most 1024); got '") + t + "'");
+      e.Set("code", Napi::String::New(env, "ERR_ARELU_THREADS"));
+      throw e;
+    }
+  }
+  exports.Set("forward", Napi::Function::New(env, Forward, "forward"));
+  exports.Set("backward", Napi::Function::New(env, Backward, "backward"));
+  exports.Set("forwardAsync", Napi::Function::New(env, ForwardAsync, "forwardAsync"));
+  exports.Set("backwardAsync", Napi::Function::New(env, BackwardAsync, "backwardAsync"));
+  exports.Set("parallelCopy", Napi::Function::New(env, ParallelCopy, "parallelCopy"));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
+  exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  InitCuda(env, exports);
+  return exports;
+}
+
+}  // namespace arelu_addon
+
+static Napi::Object InitArelu(Napi::Env env, Napi::Object exports) {
+  return arelu_addon::Init(env, exports);
+}
+
+NODE_API_MODULE(arelu, InitArelu)

@@ -1,0 +1,94 @@
+// Argument checks for the native entry points. lib/ validates first with
+// friendlier messages; these re-check everything that could touch memory
+// out of bounds, because the addon can be called directly. Every check
+// throws a JS TypeError or RangeError; nothing aborts.
+#pragma once
+
+#include <napi.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace arelu_addon {
+
+[[noreturn]] inline void throw_type(Napi::Env env, const std::string& msg) {
+  throw Napi::TypeError::New(env, msg);
+}
+[[noreturn]] inline void throw_range(Napi::Env env, const std::string& msg) {
+  throw Napi::RangeError::New(env, msg);
+}
+
+// A Float32Array view that is not detached.
+struct F32View {
+  float* data = nullptr;
+  size_t length = 0;
+};
+
+inline F32View float32_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Env env = info.Env();
+  if (i >= info.Length() || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_type(env, std::string("Expected Float32Array for ") + name);
+  auto ta = info[i].As<Napi::Float32Array>();
+  if (ta.ArrayBuffer().IsDetached())
+    throw_type(env, std::string("Expected ") + name + " to be backed by a live ArrayBuffer, but it is detached");
+  return {ta.Data(), ta.ElementLength()};
+}
+
+inline Napi::Float64Array float64_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Env env = info.Env();
+  if (i >= info.Length() || !info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array)
+    throw_type(env, std::string("Expected Float64Array for ") + name);
+  auto ta = info[i].As<Napi::Float64Array>();
+  if (ta.ArrayBuffer().IsDetached())
+    throw_type(env, std::string("Expected ") + name + " to be backed by a live ArrayBuffer, but it is detached");
+  return ta;
+}
+
+// A positive integer no larger than 2^53.
+inline size_t count_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Env env = info.Env();
+  if (i >= info.Length() || !info[i].IsNumber())
+    throw_type(env, std::string("Expected positive integer for ") + name);
+  const double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v >= 1) || v != std::floor(v) || v > 9007199254740992.0)
+    throw_range(env, std::string("Expected positive integer for ") + name);
+  return static_cast<size_t>(v);
+}
+
+// Parameters: a number (one channel) or a Float32Array of `channels` values.
+inline std::vector<float> params_arg(const Napi::CallbackInfo& info, size_t i, const char* name,
+                                     size_t channels) {
+  Napi::Env env = info.Env();
+  if (i < info.Length() && info[i].IsNumber()) {
+    return std::vector<float>(channels, static_cast<float>(info[i].As<Napi::Number>().DoubleValue()));
+  }
+  const F32View v = float32_arg(info, i, name);
+  if (v.length != channels)
+    throw_range(env, std::string("Expected ") + name + " to have " + std::to_string(channels) +
+                         " values (one per channel) but it has " + std::to_string(v.length));
+  return std::vector<float>(v.data, v.data + v.length);
+}
+
+// out must equal `in` exactly or not overlap it at all.
+inline void check_no_partial_overlap(Napi::Env env, const F32View& out, const F32View& in,
+                                     const char* in_name) {
+  const auto o0 = reinterpret_cast<uintptr_t>(out.data), o1 = o0 + out.length * sizeof(float);
+  const auto i0 = reinterpret_cast<uintptr_t>(in.data), i1 = i0 + in.length * sizeof(float);
+  if (o0 == i0 && o1 == i1) return;
+  if (o0 < i1 && i0 < o1 && out.length != 0 && in.length != 0)
+    throw_range(env, std::string("Expected out to be exactly ") + in_name +
+                         " (in-place) or not to overlap it, but it partially overlaps " + in_name);
+}
+
+inline void check_same_length(Napi::Env env, const F32View& a, const char* an, const F32View& b,
+                              const char* bn) {
+  if (a.length != b.length)
+    throw_range(env, std::string("Expected ") + bn + " to have the length of " + an + " (" +
+                         std::to_string(a.length) + ") but it has " + std::to_string(b.length));
+}
+
+}  // namespace arelu_addon

@@ -1,0 +1,232 @@
+#include "arelu_cpu.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "arelu_math.h"
+#include "cpu_dispatch.h"
+#include "thread_pool.h"
+
+namespace arelu {
+namespace {
+
+// The decomposition depends only on the layout, never on threads or ISA.
+//
+// Row mode (channels == 1, or inner >= kRowMin, e.g. NCHW): every (outer,
+// channel) row is cut into pieces of kPiece elements; each piece yields one
+// canonical 16-lane sum per parameter, and pieces are combined per channel
+// in (outer, piece) order.
+//
+// Period mode (small inner, e.g. NHWC): the channel pattern repeats every
+// Q = channels * inner elements. A super-row of U = k * Q >= kMinSlots
+// elements is the unit; slot j of a super-row always has the same channel.
+// A group of super-rows accumulates slot by slot (vectorizes across slots),
+// folds its slots into per-channel partials in slot order, and groups are
+// combined in order.
+constexpr size_t kPiece = 16384;
+constexpr size_t kRowMin = 256;
+constexpr size_t kTaskElems = 1 << 16;
+constexpr size_t kMinSlots = 64;
+constexpr size_t kGroupElems = 1 << 18;
+constexpr size_t kMaxPeriod = 1 << 18;  // bounds the per-thread slot scratch
+
+size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+struct Plan {
+  bool rows = true;
+  size_t n = 0, channels = 1, inner = 1;
+  // row mode
+  size_t pieces_per_row = 0, npieces = 0, pieces_per_task = 1;
+  // period mode
+  size_t period = 0, slots = 0, super_rows = 0, rows_per_group = 1;
+  size_t ntasks = 0;
+};
+
+Plan make_plan(const Layout& l) {
+  Plan p;
+  p.n = l.n;
+  p.channels = l.channels;
+  p.inner = l.channels == 1 ? std::max<size_t>(l.n, 1) : l.inner;
+  const size_t period = p.channels * p.inner;
+  if (p.channels > 1 && p.inner < kRowMin) {
+    const size_t k = period >= kMinSlots ? 1 : ceil_div(kMinSlots, period);
+    if (k * period <= kMaxPeriod) {
+      p.rows = false;
+      p.period = period;
+      p.slots = k * period;
+      p.super_rows = ceil_div(l.n, p.slots);
+      p.rows_per_group = std::max<size_t>(1, std::max(kGroupElems, 64 * p.channels) / p.slots);
+      p.ntasks = ceil_div(p.super_rows, p.rows_per_group);
+      return p;
+    }
+  }
+  if (l.n == 0) return p;
+  p.pieces_per_row = ceil_div(p.inner, kPiece);
+  p.npieces = (l.n / p.inner) * p.pieces_per_row;
+  p.pieces_per_task = std::max<size_t>(1, kTaskElems / std::min(p.inner, kPiece));
+  p.ntasks = ceil_div(p.npieces, p.pieces_per_task);
+  return p;
+}
+
+struct Piece {
+  size_t start, len, channel;
+};
+
+Piece piece_at(const Plan& p, size_t id) {
+  const size_t row = id / p.pieces_per_row, k = id % p.pieces_per_row;
+  const size_t off = k * kPiece;
+  return {row * p.inner + off, std::min(kPiece, p.inner - off), row % p.channels};
+}
+
+// Slot tables for period mode: float32 coefficients and channel per slot.
+struct SlotTables {
+  std::vector<float> a, b;
+  std::vector<uint32_t> channel;
+};
+
+SlotTables make_slots(const Plan& p, const std::vector<Coeffs>& co) {
+  SlotTables t;
+  t.a.resize(p.slots);
+  t.b.resize(p.slots);
+  t.channel.resize(p.slots);
+  for (size_t j = 0; j < p.slots; ++j) {
+    const size_t c = (j % p.period) / p.inner;
+    t.channel[j] = static_cast<uint32_t>(c);
+    t.a[j] = co[c].a;
+    t.b[j] = co[c].b;
+  }
+  return t;
+}
+
+std::vector<Coeffs> make_all_coeffs(size_t channels, const float* alpha, const float* beta) {
+  std::vector<Coeffs> co(channels);
+  for (size_t c = 0; c < channels; ++c) co[c] = make_coeffs(alpha[c], beta[c]);
+  return co;
+}
+
+int max_threads_for(size_t n) { return n < kSerialBelow ? 1 : ThreadPool::instance().threads(); }
+
+template <class F>
+void run_tasks(size_t ntasks, int max_threads, F& body) {
+  ThreadPool::instance().run(
+      ntasks, max_threads,
+      [](void* ctx, size_t task, int worker) { (*static_cast<F*>(ctx))(task, worker); }, &body);
+}
+
+}  // namespace
+
+std::string check_layout(const Layout& l) {
+  if (l.channels == 0) return "channels must be at least 1";
+  if (l.channels > 1 && l.inner == 0) return "inner must be at least 1";
+  if (l.channels > 1) {
+    const size_t period = l.channels * l.inner;
+    if (period / l.inner != l.channels) return "channels * inner overflows";
+    if (l.n % period != 0) return "length is not a multiple of channels * inner";
+  }
+  if (l.channels > UINT32_MAX) return "too many channels";
+  return "";
+}
+
+void cpu_forward(const float* x, float* y, const Layout& layout, const float* alpha,
+                 const float* beta) {
+  const Plan p = make_plan(layout);
+  if (p.ntasks == 0) return;
+  const CpuKernels& k = current_kernels();
+  const std::vector<Coeffs> co = make_all_coeffs(p.channels, alpha, beta);
+  if (p.rows) {
+    auto body = [&](size_t task, int) {
+      const size_t end = std::min(p.npieces, (task + 1) * p.pieces_per_task);
+      for (size_t id = task * p.pieces_per_task; id < end; ++id) {
+        const Piece pc = piece_at(p, id);
+        k.forward_uniform(x + pc.start, y + pc.start, pc.len, co[pc.channel].a, co[pc.channel].b);
+      }
+    };
+    run_tasks(p.ntasks, max_threads_for(p.n), body);
+    return;
+  }
+  const SlotTables st = make_slots(p, co);
+  auto body = [&](size_t task, int) {
+    const size_t end = std::min(p.super_rows, (task + 1) * p.rows_per_group);
+    for (size_t r = task * p.rows_per_group; r < end; ++r) {
+      const size_t off = r * p.slots;
+      k.forward_varying(x + off, y + off, std::min(p.slots, p.n - off), st.a.data(), st.b.data());
+    }
+  };
+  run_tasks(p.ntasks, max_threads_for(p.n), body);
+}
+
+void cpu_backward(const float* x, const float* g, float* dx, const Layout& layout,
+                  const float* alpha, const float* beta, double* dalpha, double* dbeta) {
+  const Plan p = make_plan(layout);
+  const size_t C = p.channels;
+  std::vector<double> sum_a(C, 0.0), sum_b(C, 0.0);
+  const std::vector<Coeffs> co = make_all_coeffs(C, alpha, beta);
+  const CpuKernels& k = current_kernels();
+  const int threads = max_threads_for(p.n);
+
+  if (p.ntasks > 0 && p.rows) {
+    std::vector<double> partial(2 * p.npieces);
+    auto body = [&](size_t task, int) {
+      const size_t end = std::min(p.npieces, (task + 1) * p.pieces_per_task);
+      for (size_t id = task * p.pieces_per_task; id < end; ++id) {
+        const Piece pc = piece_at(p, id);
+        k.backward_uniform(x + pc.start, g + pc.start, dx + pc.start, pc.len, co[pc.channel].a,
+                           co[pc.channel].b, &partial[2 * id]);
+      }
+    };
+    run_tasks(p.ntasks, threads, body);
+    for (size_t id = 0; id < p.npieces; ++id) {
+      const size_t c = (id / p.pieces_per_row) % C;
+      sum_a[c] += partial[2 * id];
+      sum_b[c] += partial[2 * id + 1];
+    }
+  } else if (p.ntasks > 0) {
+    const SlotTables st = make_slots(p, co);
+    std::vector<double> partial(2 * C * p.ntasks, 0.0);
+    std::vector<double> scratch(2 * p.slots * static_cast<size_t>(threads));
+    auto body = [&](size_t task, int worker) {
+      double* acc_a = &scratch[2 * p.slots * worker];
+      double* acc_b = acc_a + p.slots;
+      std::fill(acc_a, acc_a + 2 * p.slots, 0.0);
+      const size_t end = std::min(p.super_rows, (task + 1) * p.rows_per_group);
+      for (size_t r = task * p.rows_per_group; r < end; ++r) {
+        const size_t off = r * p.slots;
+        k.backward_varying(x + off, g + off, dx + off, std::min(p.slots, p.n - off), st.a.data(),
+                           st.b.data(), acc_a, acc_b);
+      }
+      double* part = &partial[2 * C * task];
+      for (size_t j = 0; j < p.slots; ++j) {
+        part[st.channel[j]] += acc_a[j];
+        part[C + st.channel[j]] += acc_b[j];
+      }
+    };
+    run_tasks(p.ntasks, threads, body);
+    for (size_t t = 0; t < p.ntasks; ++t)
+      for (size_t c = 0; c < C; ++c) {
+        sum_a[c] += partial[2 * C * t + c];
+        sum_b[c] += partial[2 * C * t + C + c];
+      }
+  }
+  for (size_t c = 0; c < C; ++c) {
+    dalpha[c] = finish_dalpha(co[c], sum_a[c]);
+    dbeta[c] = finish_dbeta(co[c], sum_b[c]);
+  }
+}
+
+void cpu_parallel_copy(void* dst, const void* src, size_t bytes) {
+  constexpr size_t kChunk = 1 << 18;
+  const size_t ntasks = (bytes + kChunk - 1) / kChunk;
+  auto body = [&](size_t task, int) {
+    const size_t off = task * kChunk;
+    std::memcpy(static_cast<char*>(dst) + off, static_cast<const char*>(src) + off,
+                std::min(kChunk, bytes - off));
+  };
+  run_tasks(ntasks, max_threads_for(bytes / 4), body);
+}
+
+int cpu_threads() { return ThreadPool::instance().threads(); }
+void cpu_set_threads(int n) { ThreadPool::instance().set_threads(n); }
+
+}  // namespace arelu

@@ -1,0 +1,42 @@
+// The CPU driver: splits an array into a fixed decomposition of pieces
+// (independent of thread count and vector width), runs the current ISA's
+// leaf kernels on the thread pool, and combines parameter-gradient partials
+// in a fixed order. No Node headers; the addon and the C++ tests call this.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+namespace arelu {
+
+// x has n = outer * channels * inner elements; element i uses channel
+// (i / inner) % channels. Scalar parameters are channels == 1.
+struct Layout {
+  size_t n = 0;
+  size_t channels = 1;
+  size_t inner = 1;
+};
+
+// Empty string when the layout is consistent; otherwise what is wrong.
+std::string check_layout(const Layout& layout);
+
+// y = AReLU(x); alpha/beta hold `channels` float32 parameters. y may be x.
+// Throws std::bad_alloc only; layouts must pass check_layout first.
+void cpu_forward(const float* x, float* y, const Layout& layout, const float* alpha,
+                 const float* beta);
+
+// dx and the parameter gradients (arrays of `channels` doubles). dx may be x
+// or g. dAlpha/dBeta are bit-identical for any thread count and ISA.
+void cpu_backward(const float* x, const float* g, float* dx, const Layout& layout,
+                  const float* alpha, const float* beta, double* dalpha, double* dbeta);
+
+// memcpy split over the thread pool: the bandwidth baseline of the bench.
+void cpu_parallel_copy(void* dst, const void* src, size_t bytes);
+
+// Threads used by the driver (the pool's size) and the size below which a
+// call stays on the calling thread.
+int cpu_threads();
+void cpu_set_threads(int n);
+constexpr size_t kSerialBelow = 1 << 16;
+
+}  // namespace arelu

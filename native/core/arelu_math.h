@@ -1,0 +1,93 @@
+// The AReLU math of SPEC §1, in one place. Every CPU kernel (scalar, AVX2,
+// AVX-512) and every CUDA kernel derives its per-element results from these
+// definitions; the vector kernels re-express them lane-wise and are tested to
+// be bit-identical to them.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+// `static`: each translation unit gets its own copy. The ISA kernels are
+// compiled with different -m flags, and a shared inline definition would let
+// the linker hand an AVX-512 build of a helper to the scalar path.
+#if defined(__CUDACC__)
+#define ARELU_HD static __host__ __device__ __forceinline__
+#else
+#define ARELU_HD static inline
+#endif
+
+namespace arelu {
+
+constexpr float kAlphaMin = 0.01f;
+constexpr float kAlphaMax = 0.99f;
+constexpr double kDefaultAlpha = 0.90;
+constexpr double kDefaultBeta = 2.0;
+
+// Per-layer (or per-channel) coefficients derived from the float32 parameters.
+struct Coeffs {
+  float a;          // clamp(alpha, 0.01f, 0.99f); NaN stays NaN
+  float b;          // 1 + sigmoid(beta), rounded once to float32
+  double dsig;      // s * (1 - s), with s = sigmoid(beta) in float64
+  bool alpha_live;  // alpha inside the clamp window: dAlpha flows
+};
+
+// Parameters arrive as float32 (they are float32 in every framework).
+ARELU_HD Coeffs make_coeffs(float alpha, float beta) {
+  Coeffs c;
+  // Comparisons with NaN are false, so a NaN alpha falls through unchanged.
+  c.a = alpha < kAlphaMin ? kAlphaMin : (alpha > kAlphaMax ? kAlphaMax : alpha);
+  c.alpha_live = (kAlphaMin <= alpha) && (alpha <= kAlphaMax);
+  const double s = 1.0 / (1.0 + exp(-static_cast<double>(beta)));
+  c.b = static_cast<float>(1.0 + s);
+  c.dsig = s * (1.0 - s);
+  return c;
+}
+
+// relu with relu(NaN) = NaN. Written as `0 > x ? 0 : x` because that is
+// exactly what x86 max(0, x) does (the second operand wins on NaN), so the
+// SIMD kernels can use a single max instruction and agree bit for bit.
+ARELU_HD float relu(float x) { return 0.0f > x ? 0.0f : x; }
+
+// y = relu(x) * b - relu(-x) * a
+ARELU_HD float forward_elem(float x, float a, float b) {
+  return relu(x) * b - relu(-x) * a;
+}
+
+// dx: g*b for x > 0, g*a for x < 0, 0 for x = +-0, NaN for NaN x.
+// (x - x) is +0 for +-0 and NaN for NaN; infinities never reach it.
+ARELU_HD float backward_dx(float x, float g, float a, float b) {
+  return x > 0.0f ? g * b : (x < 0.0f ? g * a : x - x);
+}
+
+// The two parameter-gradient terms, formed in float64 where the product of
+// two float32 values is exact: tA = g * relu(-x), tB = g * relu(x).
+ARELU_HD double term_alpha(float x, float g) {
+  return static_cast<double>(g) * static_cast<double>(relu(-x));
+}
+ARELU_HD double term_beta(float x, float g) {
+  return static_cast<double>(g) * static_cast<double>(relu(x));
+}
+
+// Final parameter gradients from the float64 sums of the terms.
+ARELU_HD double finish_dalpha(const Coeffs& c, double sum_alpha) {
+  return c.alpha_live ? -sum_alpha : 0.0;
+}
+ARELU_HD double finish_dbeta(const Coeffs& c, double sum_beta) {
+  return sum_beta * c.dsig;
+}
+
+// Canonical in-piece summation on the CPU: element k of a piece goes to lane
+// k % kLanes, lanes accumulate in element order, then fold pairwise (lane l
+// += lane l+w for w = 8, 4, 2, 1). Scalar, AVX2 and AVX-512 all follow this
+// order, which is what makes the CPU sums bit-identical across instruction
+// sets. (The GPU has its own fixed order; SPEC only asks it to be
+// deterministic and to agree with the CPU within 1e-12.)
+constexpr int kLanes = 16;
+
+ARELU_HD double fold_lanes(double* lanes) {
+  for (int w = kLanes / 2; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) lanes[l] += lanes[l + w];
+  return lanes[0];
+}
+
+}  // namespace arelu

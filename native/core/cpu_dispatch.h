@@ -1,0 +1,29 @@
+// Runtime choice of the CPU kernels: CPUID + XGETBV pick the best ISA the
+// CPU and the OS support; ARELU_CPU_ISA forces one (an unsupported request is
+// an error, never a silent fallback).
+#pragma once
+
+#include <string>
+
+#include "cpu_kernels.h"
+
+namespace arelu {
+
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+
+const char* isa_name(Isa isa);
+// Parses "scalar" | "avx2" | "avx512" | "auto"; false for anything else.
+bool parse_isa(const std::string& s, bool* is_auto, Isa* isa);
+// Whether this build contains the ISA and this CPU/OS can run it.
+bool isa_supported(Isa isa, std::string* why);
+Isa best_isa();
+const CpuKernels& kernels_for(Isa isa);
+
+// The process-wide selection, initialized from ARELU_CPU_ISA on first use.
+// select_isa returns false (and explains) when the ISA cannot run here.
+bool init_isa_from_env(std::string* error);
+bool select_isa(Isa isa, std::string* error);
+Isa current_isa();
+const CpuKernels& current_kernels();
+
+}  // namespace arelu

@@ -1,0 +1,41 @@
+// The per-ISA CPU kernel table. Each instruction set implements these four
+// leaf kernels in its own translation unit, compiled with its own flags; the
+// driver (arelu_cpu.cpp) owns the decomposition into pieces and threads.
+//
+// Aliasing: y/dx may be exactly x (or g); partial overlap is rejected
+// upstream. No __restrict on those pointers for that reason.
+#pragma once
+
+#include <cstddef>
+
+namespace arelu {
+
+struct CpuKernels {
+  const char* name;
+
+  // y[i] = forward_elem(x[i], a, b) for i < n
+  void (*forward_uniform)(const float* x, float* y, size_t n, float a, float b);
+
+  // y[j] = forward_elem(x[j], pa[j], pb[j]) for j < n
+  void (*forward_varying)(const float* x, float* y, size_t n, const float* pa,
+                          const float* pb);
+
+  // dx for one piece and its two canonical (16-lane, folded) float64 sums:
+  // sums[0] = sum of term_alpha, sums[1] = sum of term_beta.
+  void (*backward_uniform)(const float* x, const float* g, float* dx, size_t n,
+                           float a, float b, double* sums);
+
+  // dx for one period slice, accumulating acc_a[j] += term_alpha(j) and
+  // acc_b[j] += term_beta(j) slot by slot.
+  void (*backward_varying)(const float* x, const float* g, float* dx, size_t n,
+                           const float* pa, const float* pb, double* acc_a,
+                           double* acc_b);
+};
+
+extern const CpuKernels kScalarKernels;
+#if defined(ARELU_X86)
+extern const CpuKernels kAvx2Kernels;
+extern const CpuKernels kAvx512Kernels;
+#endif
+
+}  // namespace arelu

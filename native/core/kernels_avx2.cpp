@@ -1,0 +1,42 @@
+// AVX2 + FMA kernels. Compiled with -mavx2 -mfma; only called after CPUID
+// and XGETBV say the CPU and OS support them.
+#include <immintrin.h>
+
+#include "kernels_simd_body.h"
+
+namespace arelu {
+namespace {
+
+struct Avx2 {
+  using F = __m256;
+  using D = __m256d;
+  static constexpr int W = 8;
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static F set1(float v) { return _mm256_set1_ps(v); }
+  static F zero() { return _mm256_setzero_ps(); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  // max returns its second operand when either is NaN: relu(NaN) = NaN.
+  static F relu(F x) { return _mm256_max_ps(zero(), x); }
+  static F neg(F x) { return _mm256_xor_ps(x, _mm256_set1_ps(-0.0f)); }
+  static F dx(F x, F g, F a, F b) {
+    const F pos = _mm256_cmp_ps(x, zero(), _CMP_GT_OQ);
+    const F negm = _mm256_cmp_ps(x, zero(), _CMP_LT_OQ);
+    F r = _mm256_sub_ps(x, x);  // +0 for +-0, NaN for NaN
+    r = _mm256_blendv_ps(r, mul(g, a), negm);
+    return _mm256_blendv_ps(r, mul(g, b), pos);
+  }
+  static D lo(F v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
+  static D hi(F v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
+  static D zerod() { return _mm256_setzero_pd(); }
+  static D loadd(const double* p) { return _mm256_loadu_pd(p); }
+  static void stored(double* p, D v) { _mm256_storeu_pd(p, v); }
+  static D fmadd(D a, D b, D c) { return _mm256_fmadd_pd(a, b, c); }
+};
+
+}  // namespace
+
+const CpuKernels kAvx2Kernels = simd::make_kernels<Avx2>("avx2");
+
+}  // namespace arelu

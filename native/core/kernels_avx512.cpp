@@ -1,0 +1,48 @@
+// AVX-512F kernels. Compiled with -mavx512f (and AVX2/FMA); only called
+// after CPUID and XGETBV say the CPU and OS support them.
+#include <immintrin.h>
+
+#include "kernels_simd_body.h"
+
+namespace arelu {
+namespace {
+
+struct Avx512 {
+  using F = __m512;
+  using D = __m512d;
+  static constexpr int W = 16;
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
+  static F set1(float v) { return _mm512_set1_ps(v); }
+  static F zero() { return _mm512_setzero_ps(); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  // max returns its second operand when either is NaN: relu(NaN) = NaN.
+  static F relu(F x) { return _mm512_max_ps(zero(), x); }
+  static F neg(F x) {
+    return _mm512_castsi512_ps(_mm512_xor_si512(
+        _mm512_castps_si512(x), _mm512_set1_epi32(INT32_MIN)));
+  }
+  static F dx(F x, F g, F a, F b) {
+    const __mmask16 pos = _mm512_cmp_ps_mask(x, zero(), _CMP_GT_OQ);
+    const __mmask16 negm = _mm512_cmp_ps_mask(x, zero(), _CMP_LT_OQ);
+    F r = _mm512_sub_ps(x, x);  // +0 for +-0, NaN for NaN
+    r = _mm512_mask_mul_ps(r, negm, g, a);
+    return _mm512_mask_mul_ps(r, pos, g, b);
+  }
+  static D lo(F v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
+  static D hi(F v) {
+    return _mm512_cvtps_pd(_mm256_castpd_ps(
+        _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  }
+  static D zerod() { return _mm512_setzero_pd(); }
+  static D loadd(const double* p) { return _mm512_loadu_pd(p); }
+  static void stored(double* p, D v) { _mm512_storeu_pd(p, v); }
+  static D fmadd(D a, D b, D c) { return _mm512_fmadd_pd(a, b, c); }
+};
+
+}  // namespace
+
+const CpuKernels kAvx512Kernels = simd::make_kernels<Avx512>("avx512");
+
+}  // namespace arelu

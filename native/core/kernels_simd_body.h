@@ -1,0 +1,119 @@
+// One generic body for the SIMD kernels, instantiated once per ISA by
+// kernels_avx2.cpp and kernels_avx512.cpp with a traits type `V`:
+//   F, D      float / double vector types, W floats per F, W/2 doubles per D
+//   load/store/set1/zero/mul/sub/relu/neg     float ops (relu keeps NaN)
+//   dx(x, g, a, b)                            the backward_dx select
+//   lo/hi(F) -> D                             widen the two halves
+//   loadd/stored/fmadd                        double ops
+// Tails fall back to the scalar reference functions, so every element's
+// value is defined by arelu_math.h. The backward sums keep the canonical
+// 16-lane order of arelu_math.h: lanes [h*W, h*W+W) live in accumulators
+// 2h and 2h+1, which is the same order scalar code uses.
+#pragma once
+
+#include <cstddef>
+
+#include "arelu_math.h"
+#include "cpu_kernels.h"
+
+namespace arelu {
+namespace simd {
+
+template <class V>
+inline typename V::F forward_vec(typename V::F x, typename V::F a,
+                                 typename V::F b) {
+  return V::sub(V::mul(V::relu(x), b), V::mul(V::relu(V::neg(x)), a));
+}
+
+template <class V>
+void forward_uniform(const float* x, float* y, size_t n, float a, float b) {
+  const typename V::F va = V::set1(a), vb = V::set1(b);
+  size_t i = 0;
+  for (; i + 2 * V::W <= n; i += 2 * V::W) {
+    const typename V::F x0 = V::load(x + i), x1 = V::load(x + i + V::W);
+    V::store(y + i, forward_vec<V>(x0, va, vb));
+    V::store(y + i + V::W, forward_vec<V>(x1, va, vb));
+  }
+  for (; i < n; ++i) y[i] = forward_elem(x[i], a, b);
+}
+
+template <class V>
+void forward_varying(const float* x, float* y, size_t n, const float* pa,
+                     const float* pb) {
+  size_t i = 0;
+  for (; i + V::W <= n; i += V::W)
+    V::store(y + i, forward_vec<V>(V::load(x + i), V::load(pa + i),
+                                   V::load(pb + i)));
+  for (; i < n; ++i) y[i] = forward_elem(x[i], pa[i], pb[i]);
+}
+
+template <class V>
+void backward_uniform(const float* x, const float* g, float* dx, size_t n,
+                      float a, float b, double* sums) {
+  constexpr int kVecs = kLanes / V::W;  // float vectors per 16-lane group
+  static_assert(kLanes % V::W == 0, "vector width must divide the lanes");
+  const typename V::F va = V::set1(a), vb = V::set1(b);
+  typename V::D acc_a[2 * kVecs], acc_b[2 * kVecs];
+  for (int k = 0; k < 2 * kVecs; ++k) acc_a[k] = acc_b[k] = V::zerod();
+
+  size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int h = 0; h < kVecs; ++h) {
+      const typename V::F xv = V::load(x + i + h * V::W);
+      const typename V::F gv = V::load(g + i + h * V::W);
+      V::store(dx + i + h * V::W, V::dx(xv, gv, va, vb));
+      const typename V::F rp = V::relu(xv), rn = V::relu(V::neg(xv));
+      const typename V::D gl = V::lo(gv), gh = V::hi(gv);
+      // The float64 product of two float32 values is exact, so a fused
+      // multiply-add rounds exactly like the scalar `acc += g * r`.
+      acc_a[2 * h] = V::fmadd(gl, V::lo(rn), acc_a[2 * h]);
+      acc_a[2 * h + 1] = V::fmadd(gh, V::hi(rn), acc_a[2 * h + 1]);
+      acc_b[2 * h] = V::fmadd(gl, V::lo(rp), acc_b[2 * h]);
+      acc_b[2 * h + 1] = V::fmadd(gh, V::hi(rp), acc_b[2 * h + 1]);
+    }
+  }
+  double la[kLanes], lb[kLanes];
+  for (int k = 0; k < 2 * kVecs; ++k) {
+    V::stored(la + k * (V::W / 2), acc_a[k]);
+    V::stored(lb + k * (V::W / 2), acc_b[k]);
+  }
+  for (size_t l = 0; i < n; ++i, ++l) {
+    la[l] += term_alpha(x[i], g[i]);
+    lb[l] += term_beta(x[i], g[i]);
+    dx[i] = backward_dx(x[i], g[i], a, b);
+  }
+  sums[0] = fold_lanes(la);
+  sums[1] = fold_lanes(lb);
+}
+
+template <class V>
+void backward_varying(const float* x, const float* g, float* dx, size_t n,
+                      const float* pa, const float* pb, double* acc_a,
+                      double* acc_b) {
+  constexpr int H = V::W / 2;
+  size_t i = 0;
+  for (; i + V::W <= n; i += V::W) {
+    const typename V::F xv = V::load(x + i), gv = V::load(g + i);
+    V::store(dx + i, V::dx(xv, gv, V::load(pa + i), V::load(pb + i)));
+    const typename V::F rp = V::relu(xv), rn = V::relu(V::neg(xv));
+    const typename V::D gl = V::lo(gv), gh = V::hi(gv);
+    V::stored(acc_a + i, V::fmadd(gl, V::lo(rn), V::loadd(acc_a + i)));
+    V::stored(acc_a + i + H, V::fmadd(gh, V::hi(rn), V::loadd(acc_a + i + H)));
+    V::stored(acc_b + i, V::fmadd(gl, V::lo(rp), V::loadd(acc_b + i)));
+    V::stored(acc_b + i + H, V::fmadd(gh, V::hi(rp), V::loadd(acc_b + i + H)));
+  }
+  for (; i < n; ++i) {
+    acc_a[i] += term_alpha(x[i], g[i]);
+    acc_b[i] += term_beta(x[i], g[i]);
+    dx[i] = backward_dx(x[i], g[i], pa[i], pb[i]);
+  }
+}
+
+template <class V>
+CpuKernels make_kernels(const char* name) {
+  return CpuKernels{name, forward_uniform<V>, forward_varying<V>,
+                    backward_uniform<V>, backward_varying<V>};
+}
+
+}  // namespace simd
+}  // namespace arelu
