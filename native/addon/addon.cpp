@@ -136,6 +136,13 @@ Napi::Value ParallelCopy(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// isDetached(view): a zero-length view may sit on a detached buffer; JS
+// cannot tell on Node 20 (no ArrayBuffer.prototype.detached).
+Napi::Value IsDetached(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsTypedArray()) throw_type(info.Env(), "Expected TypedArray");
+  return Napi::Boolean::New(info.Env(), info[0].As<Napi::TypedArray>().ArrayBuffer().IsDetached());
+}
+
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   const size_t n = count_arg(info, 0, "threads");
   if (n > 1024) throw_range(info.Env(), "Expected threads to be at most 1024");
@@ -202,6 +209,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parallelCopy", Napi::Function::New(env, ParallelCopy, "parallelCopy"));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads, "setNumThreads"));
   exports.Set("setIsa", Napi::Function::New(env, SetIsa, "setIsa"));
+  exports.Set("isDetached", Napi::Function::New(env, IsDetached, "isDetached"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   InitCuda(env, exports);
   return exports;

@@ -1,0 +1,134 @@
+/**
+ * Loads the native addon and types everything that crosses the boundary, so
+ * no `any` leaks into the API. Loading goes through node-gyp-build from the
+ * package root: build/Release in a development clone, prebuilds/ in an
+ * installed package. When nothing loads, one error lists what was tried and
+ * how to fix it.
+ * @internal
+ */
+import * as path from 'path';
+import { codedError } from './errors';
+
+/** @internal */
+export interface NativeCudaStatus {
+  compiled: boolean;
+  available: boolean;
+  reason: string;
+  deviceCount: number;
+  driverVersion?: number;
+  runtimeVersion?: number;
+}
+
+/** @internal An opaque device-buffer handle owned by the addon. */
+export interface NativeDeviceHandle {
+  readonly __areluDeviceHandle: unique symbol;
+}
+
+/** @internal */
+export interface NativeDeviceInfo {
+  index: number;
+  name: string;
+  computeCapability: string;
+  totalMemory: number;
+  multiProcessorCount: number;
+}
+
+/** @internal */
+export interface NativeCuda {
+  status(): NativeCudaStatus;
+  devices(): NativeDeviceInfo[];
+  alloc(length: number, device: number): NativeDeviceHandle;
+  upload(src: Float32Array, device: number): NativeDeviceHandle;
+  download(handle: NativeDeviceHandle, into: Float32Array): void;
+  downloadAsync(handle: NativeDeviceHandle, into: Float32Array): Promise<void>;
+  free(handle: NativeDeviceHandle): void;
+  isFreed(handle: NativeDeviceHandle): boolean;
+  forward(x: NativeDeviceHandle, out: NativeDeviceHandle, alpha: number | Float32Array,
+    beta: number | Float32Array, channels: number, inner: number): void;
+  backward(x: NativeDeviceHandle, dy: NativeDeviceHandle, out: NativeDeviceHandle,
+    alpha: number | Float32Array, beta: number | Float32Array, channels: number, inner: number,
+    sums: Float64Array): void;
+  forwardAsync(x: NativeDeviceHandle, out: NativeDeviceHandle, alpha: number | Float32Array,
+    beta: number | Float32Array, channels: number, inner: number): Promise<void>;
+  backwardAsync(x: NativeDeviceHandle, dy: NativeDeviceHandle, out: NativeDeviceHandle,
+    alpha: number | Float32Array, beta: number | Float32Array, channels: number, inner: number,
+    sums: Float64Array): Promise<void>;
+  copy(dst: NativeDeviceHandle, src: NativeDeviceHandle): void;
+  synchronize(device: number): void;
+}
+
+/** @internal */
+export interface NativeInfo {
+  isa: string;
+  isasSupported: string[];
+  bestIsa: string;
+  threads: number;
+  serialBelow: number;
+}
+
+/** @internal */
+export interface NativeAddon {
+  forward(x: Float32Array, out: Float32Array, alpha: number | Float32Array,
+    beta: number | Float32Array, channels: number, inner: number): void;
+  backward(x: Float32Array, dy: Float32Array, out: Float32Array, alpha: number | Float32Array,
+    beta: number | Float32Array, channels: number, inner: number, sums: Float64Array): void;
+  forwardAsync(x: Float32Array, out: Float32Array, alpha: number | Float32Array,
+    beta: number | Float32Array, channels: number, inner: number): Promise<void>;
+  backwardAsync(x: Float32Array, dy: Float32Array, out: Float32Array, alpha: number | Float32Array,
+    beta: number | Float32Array, channels: number, inner: number, sums: Float64Array): Promise<void>;
+  parallelCopy(dst: Float32Array, src: Float32Array): void;
+  setNumThreads(n: number): void;
+  setIsa(isa: string): string;
+  isDetached(x: ArrayBufferView): boolean;
+  info(): NativeInfo;
+  cuda: NativeCuda;
+}
+
+/** @internal The package root (holds package.json, build/ and prebuilds/). */
+export const packageRoot = path.resolve(__dirname, '..');
+
+function load(): NativeAddon {
+  const tried: string[] = [];
+  const override = process.env.ARELU_NATIVE_PATH;
+  if (override) {
+    try {
+      return require(path.resolve(override)) as NativeAddon;
+    } catch (e) {
+      tried.push(`ARELU_NATIVE_PATH=${override}: ${(e as Error).message}`);
+    }
+  }
+  let resolved: string | undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
+    resolved = gypBuild.resolve(packageRoot);
+  } catch (e) {
+    tried.push(`node-gyp-build in ${packageRoot} (build/Release, prebuilds/${process.platform}-${process.arch}): ${firstLine(e)}`);
+  }
+  if (resolved) {
+    try {
+      return require(resolved) as NativeAddon;
+    } catch (e) {
+      // Errors of the addon's own initialisation (a bad ARELU_CPU_ISA, ...)
+      // are the user's to see as they are.
+      if ((e as { code?: string }).code?.startsWith('ERR_ARELU_')) throw e;
+      tried.push(`${resolved}: ${firstLine(e)}`);
+    }
+  }
+  throw codedError('ERR_ARELU_NO_BINARY', [
+    `arelu: could not load the native addon for ${process.platform}-${process.arch} (Node ${process.version}).`,
+    'Tried:',
+    ...tried.map((t) => `  - ${t}`),
+    'To fix it, build it from source (needs CMake >= 3.18 and a C++17 compiler; CUDA is optional):',
+    `  cd ${packageRoot} && npx cmake-js@8 compile --out build`,
+    'or let npm run the package\'s install script:',
+    '  npm install arelu --foreground-scripts --allow-scripts=arelu   (npm 11: or `npm install-scripts approve arelu`)',
+  ].join('\n'));
+}
+
+function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0];
+}
+
+/** @internal */
+export const native: NativeAddon = load();
