@@ -68,12 +68,17 @@ ARELU_HD double term_beta(float x, float g) {
   return static_cast<double>(g) * static_cast<double>(relu(x));
 }
 
+// NaN payloads and signs depend on which operand an instruction propagates
+// (FMA forms, vector vs scalar), so a NaN sum is returned as the one
+// canonical quiet NaN: results stay bit-identical across ISAs.
+ARELU_HD double canonical_nan(double v) { return v != v ? static_cast<double>(NAN) : v; }
+
 // Final parameter gradients from the float64 sums of the terms.
 ARELU_HD double finish_dalpha(const Coeffs& c, double sum_alpha) {
-  return c.alpha_live ? -sum_alpha : 0.0;
+  return c.alpha_live ? canonical_nan(-sum_alpha) : 0.0;
 }
 ARELU_HD double finish_dbeta(const Coeffs& c, double sum_beta) {
-  return sum_beta * c.dsig;
+  return canonical_nan(sum_beta * c.dsig);
 }
 
 // Canonical in-piece summation on the CPU: element k of a piece goes to lane

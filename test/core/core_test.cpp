@@ -1,0 +1,384 @@
+// C++ tests of native/core: every ISA this CPU supports against the scalar
+// reference (bit for bit) and a long-double evaluation (SPEC §1
+// tolerances), SPEC §1 edge cases, per-channel layouts, and bit-identical
+// parameter gradients across ISAs and thread counts. Outputs are poisoned
+// before every run so an unwritten element cannot pass. Runs under
+// ASan + UBSan in CI.
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "arelu_cpu.h"
+#include "arelu_math.h"
+#include "cpu_dispatch.h"
+
+using namespace arelu;
+
+namespace {
+
+int g_failures = 0;
+int g_checks = 0;
+
+#define CHECK(cond, ...)                                   \
+  do {                                                     \
+    ++g_checks;                                            \
+    if (!(cond)) {                                         \
+      ++g_failures;                                        \
+      if (g_failures <= 20) {                              \
+        std::fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+        std::fprintf(stderr, __VA_ARGS__);                 \
+        std::fprintf(stderr, "\n");                        \
+      }                                                    \
+    }                                                      \
+  } while (0)
+
+uint32_t bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+uint64_t bits(double d) { uint64_t u; std::memcpy(&u, &d, 8); return u; }
+const float kPoison = [] { uint32_t u = 0x7fa5a5a5u; float f; std::memcpy(&f, &u, 4); return f; }();
+
+// Distance in float32 ulps (both finite); NaNs and zeros handled by callers.
+int64_t ulp_diff(float a, float b) {
+  auto key = [](float f) { int32_t i; std::memcpy(&i, &f, 4); return i < 0 ? int64_t(INT32_MIN) - i : int64_t(i); };
+  const int64_t d = key(a) - key(b);
+  return d < 0 ? -d : d;
+}
+
+bool same_value(float got, double want, int max_ulps) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (want == 0) return got == 0;
+  if (std::isinf(want)) return got == static_cast<float>(want);
+  return ulp_diff(got, static_cast<float>(want)) <= max_ulps;
+}
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> v;
+  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+    if (isa_supported(i, nullptr)) v.push_back(i);
+  return v;
+}
+
+// Long-double evaluation of SPEC §1 from the float32 parameters.
+struct Ref {
+  long double a, b, s;
+  bool live;
+};
+Ref ref_coeffs(float alpha, float beta) {
+  Ref r;
+  r.a = alpha < 0.01f ? 0.01f : (alpha > 0.99f ? 0.99f : alpha);
+  if (std::isnan(alpha)) r.a = NAN;
+  r.live = 0.01f <= alpha && alpha <= 0.99f;
+  r.s = 1.0L / (1.0L + std::exp(-static_cast<long double>(beta)));
+  r.b = 1.0L + r.s;
+  return r;
+}
+long double relu_ld(long double v) { return std::isnan(v) ? v : (v > 0 ? v : 0.0L); }
+
+struct Case {
+  std::string name;
+  std::vector<float> x, g, alpha, beta;
+  Layout layout;
+};
+
+// Runs forward and backward for one case on one ISA and thread count,
+// checks values against the reference, and returns the outputs.
+struct Outputs {
+  std::vector<float> y, dx;
+  std::vector<double> da, db;
+};
+
+Outputs run_case(const Case& c, Isa isa, int threads, size_t offset_x = 0) {
+  std::string err;
+  CHECK(select_isa(isa, &err), "select %s: %s", isa_name(isa), err.c_str());
+  cpu_set_threads(threads);
+  const size_t n = c.layout.n, C = c.layout.channels;
+  // Copy x and g into buffers shifted by `offset_x` floats: unaligned views.
+  std::vector<float> xs(n + offset_x + 1), gs(n + offset_x + 1);
+  std::copy(c.x.begin(), c.x.end(), xs.begin() + offset_x);
+  std::copy(c.g.begin(), c.g.end(), gs.begin() + offset_x);
+  Outputs o;
+  o.y.assign(n + 1, kPoison);
+  o.dx.assign(n + 1, kPoison);
+  o.da.assign(C, std::nan("7"));
+  o.db.assign(C, std::nan("7"));
+  cpu_forward(xs.data() + offset_x, o.y.data(), c.layout, c.alpha.data(), c.beta.data());
+  cpu_backward(xs.data() + offset_x, gs.data() + offset_x, o.dx.data(), c.layout, c.alpha.data(),
+               c.beta.data(), o.da.data(), o.db.data());
+  CHECK(bits(o.y[n]) == bits(kPoison), "%s: forward wrote past the end", c.name.c_str());
+  CHECK(bits(o.dx[n]) == bits(kPoison), "%s: backward wrote past the end", c.name.c_str());
+  o.y.resize(n);
+  o.dx.resize(n);
+  return o;
+}
+
+size_t channel_of(const Layout& l, size_t i) { return l.channels == 1 ? 0 : (i / l.inner) % l.channels; }
+
+void check_against_reference(const Case& c, const Outputs& o, const char* isa) {
+  const Layout& l = c.layout;
+  std::vector<Ref> co;
+  for (size_t k = 0; k < l.channels; ++k) co.push_back(ref_coeffs(c.alpha[k], c.beta[k]));
+  std::vector<long double> sa(l.channels, 0), sb(l.channels, 0), mag(l.channels, 0);
+  int bad_y = 0, bad_dx = 0;
+  for (size_t i = 0; i < l.n; ++i) {
+    const size_t ch = channel_of(l, i);
+    const Ref& r = co[ch];
+    const long double x = c.x[i], g = c.g[i];
+    // forward: relu(x) * b - relu(-x) * a
+    const long double y = relu_ld(x) * r.b - relu_ld(-x) * r.a;
+    // The reference module forms b in float32 (1 + sigmoid), so allow 2 ulps.
+    if (!same_value(o.y[i], static_cast<double>(y), 2) && bad_y++ < 3)
+      CHECK(false, "%s/%s: y[%zu] = %.9g, want %.9Lg (x = %.9g)", c.name.c_str(), isa, i, o.y[i], y, c.x[i]);
+    long double dx;
+    if (std::isnan(x)) dx = NAN;
+    else if (x > 0) dx = g * r.b;
+    else if (x < 0) dx = g * r.a;
+    else dx = 0;
+    if (!same_value(o.dx[i], static_cast<double>(dx), 2) && bad_dx++ < 3)
+      CHECK(false, "%s/%s: dx[%zu] = %.9g, want %.9Lg (x = %.9g, g = %.9g)", c.name.c_str(), isa, i, o.dx[i], dx, c.x[i], c.g[i]);
+    sa[ch] += g * relu_ld(-x);
+    sb[ch] += g * relu_ld(x);
+    mag[ch] += std::fabs(g * x);
+  }
+  for (size_t k = 0; k < l.channels; ++k) {
+    const long double want_a = co[k].live ? -sa[k] : 0.0L;
+    const long double want_b = sb[k] * co[k].s * (1 - co[k].s);
+    const long double tol = 1e-9L * mag[k];
+    auto ok = [&](double got, long double want) {
+      if (static_cast<long double>(got) == want) return true;
+      if (std::isnan(want)) return std::isnan(got);
+      if (std::isinf(want)) return got == static_cast<double>(want);
+      return std::fabs(static_cast<long double>(got) - want) <= tol;
+    };
+    CHECK(ok(o.da[k], want_a), "%s/%s: dAlpha[%zu] = %.17g, want %.17Lg", c.name.c_str(), isa, k, o.da[k], want_a);
+    CHECK(ok(o.db[k], want_b), "%s/%s: dBeta[%zu] = %.17g, want %.17Lg", c.name.c_str(), isa, k, o.db[k], want_b);
+  }
+}
+
+// y and dx: the same bits, except that any NaN equals any NaN (which NaN
+// operand an instruction propagates is the compiler's choice). The sums:
+// the same bits, NaN included (they return one canonical NaN).
+bool same_elem(float a, float b) { return bits(a) == bits(b) || (std::isnan(a) && std::isnan(b)); }
+
+bool identical(const Outputs& a, const Outputs& b) {
+  if (a.y.size() != b.y.size() || a.da.size() != b.da.size()) return false;
+  for (size_t i = 0; i < a.y.size(); ++i)
+    if (!same_elem(a.y[i], b.y[i]) || !same_elem(a.dx[i], b.dx[i])) {
+      std::fprintf(stderr, "  first difference at %zu: y %08x vs %08x, dx %08x vs %08x\n", i, bits(a.y[i]),
+                   bits(b.y[i]), bits(a.dx[i]), bits(b.dx[i]));
+      return false;
+    }
+  for (size_t k = 0; k < a.da.size(); ++k)
+    if (bits(a.da[k]) != bits(b.da[k]) || bits(a.db[k]) != bits(b.db[k])) {
+      std::fprintf(stderr, "  first difference in sums at channel %zu: %.17g/%.17g vs %.17g/%.17g\n", k, a.da[k],
+                   a.db[k], b.da[k], b.db[k]);
+      return false;
+    }
+  return true;
+}
+
+std::mt19937_64 rng(20261128);
+
+float random_value() {
+  std::uniform_real_distribution<float> u(-4.0f, 4.0f);
+  return u(rng);
+}
+
+Case random_case(const std::string& name, size_t n, size_t channels, size_t inner, bool wide_params) {
+  Case c;
+  c.name = name;
+  c.layout = {n, channels, inner};
+  c.x.resize(n);
+  c.g.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    c.x[i] = random_value();
+    c.g[i] = random_value();
+  }
+  std::uniform_real_distribution<float> ua(wide_params ? -0.5f : 0.02f, wide_params ? 1.5f : 0.98f);
+  std::uniform_real_distribution<float> ub(-4.0f, 4.0f);
+  for (size_t k = 0; k < channels; ++k) {
+    c.alpha.push_back(ua(rng));
+    c.beta.push_back(ub(rng));
+  }
+  return c;
+}
+
+// Every ISA and thread count must agree bit for bit; each must match the
+// reference.
+void check_case_everywhere(const Case& c, std::initializer_list<int> thread_counts) {
+  const auto isas = supported_isas();
+  Outputs first;
+  bool have_first = false;
+  for (Isa isa : isas) {
+    for (int t : thread_counts) {
+      for (size_t off : {size_t(0), size_t(1), size_t(3)}) {
+        const Outputs o = run_case(c, isa, t, off);
+        if (!have_first) {
+          check_against_reference(c, o, isa_name(isa));
+          first = o;
+          have_first = true;
+        } else {
+          CHECK(identical(first, o), "%s: %s with %d threads (offset %zu) differs from %s with the first setting",
+                c.name.c_str(), isa_name(isa), t, off, isa_name(isas[0]));
+        }
+      }
+      if (isa != isas[0] && t == *thread_counts.begin()) check_against_reference(c, run_case(c, isa, t), isa_name(isa));
+    }
+  }
+}
+
+void test_edge_cases() {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float den = std::numeric_limits<float>::denorm_min();
+  const float big = std::numeric_limits<float>::max();
+  const std::vector<float> xs = {0.0f, -0.0f, 1.0f, -1.0f, inf, -inf, nan, den, -den, big, -big, 1e-30f, -1e-30f, 3.5f, -2.25f};
+  const std::vector<float> gs = {1.0f, -1.0f, 0.0f, -0.0f, 2.5f, inf, -inf, nan, den, big};
+  // Every (x, g) pair, padded to exercise vector bodies and tails.
+  Case base;
+  base.name = "edge";
+  for (float x : xs)
+    for (float g : gs) {
+      base.x.push_back(x);
+      base.g.push_back(g);
+    }
+  const std::vector<std::pair<float, float>> params = {
+      {0.90f, 2.0f}, {0.0f, 0.0f}, {-1.0f, 1.0f}, {1.5f, -3.0f}, {0.01f, 0.0f}, {0.99f, 0.0f},
+      {0.009999f, 1.0f}, {0.990001f, 1.0f}, {nan, 1.0f}, {0.5f, nan}, {0.5f, inf}, {0.5f, -inf},
+      {inf, 0.0f}, {-inf, 0.0f}, {0.25f, 40.0f}, {0.25f, -40.0f}};
+  for (auto [a, b] : params) {
+    // Edge values alone (each pair once), and the finite subset, where sums
+    // must match the tolerance rather than just propagate NaN.
+    for (int finite_only = 0; finite_only < 2; ++finite_only) {
+      Case c = base;
+      if (finite_only) {
+        c.x.clear();
+        c.g.clear();
+        for (size_t i = 0; i < base.x.size(); ++i)
+          if (std::isfinite(base.x[i]) && std::isfinite(base.g[i])) {
+            c.x.push_back(base.x[i]);
+            c.g.push_back(base.g[i]);
+          }
+      }
+      char name[96];
+      std::snprintf(name, sizeof name, "edge%s(alpha=%g, beta=%g)", finite_only ? "-finite" : "", a, b);
+      c.name = name;
+      c.alpha = {a};
+      c.beta = {b};
+      c.layout = {c.x.size(), 1, 1};
+      check_case_everywhere(c, {1});
+    }
+  }
+  // The window is tested in float32: alpha = 0.01f and 0.99f are inside.
+  const Coeffs lo = make_coeffs(0.01f, 0.0f), hi = make_coeffs(0.99f, 0.0f);
+  CHECK(lo.alpha_live && hi.alpha_live, "window must include its float32 ends");
+  CHECK(!make_coeffs(std::nextafter(0.01f, 0.0f), 0.0f).alpha_live, "below the window must not be live");
+  CHECK(std::isnan(make_coeffs(nan, 0.0f).a), "NaN alpha must clamp to NaN");
+}
+
+void test_nan_propagation() {
+  // One NaN x among many finite values poisons both sums; one infinite g
+  // where x < 0 makes dBeta NaN (g * relu(x) = inf * 0).
+  for (Isa isa : supported_isas()) {
+    Case c = random_case("nan-in-x", 100003, 1, 1, false);
+    c.x[77777] = std::numeric_limits<float>::quiet_NaN();
+    Outputs o = run_case(c, isa, 2);
+    CHECK(std::isnan(o.da[0]) && std::isnan(o.db[0]), "%s: NaN x must reach both sums", isa_name(isa));
+    CHECK(std::isnan(o.y[77777]) && std::isnan(o.dx[77777]), "%s: NaN x must give NaN y and dx", isa_name(isa));
+    Case d = random_case("inf-g", 4099, 1, 1, false);
+    d.x[4000] = -1.0f;
+    d.g[4000] = std::numeric_limits<float>::infinity();
+    o = run_case(d, isa, 1);
+    CHECK(std::isnan(o.db[0]), "%s: inf g at x < 0 must make dBeta NaN", isa_name(isa));
+    CHECK(std::isinf(o.da[0]), "%s: inf g at x < 0 must make dAlpha infinite", isa_name(isa));
+  }
+}
+
+void test_random_scalar() {
+  for (size_t n : {size_t(0), size_t(1), size_t(15), size_t(16), size_t(17), size_t(1000), size_t(16385),
+                   size_t(65536 + 33), size_t(300001)}) {
+    check_case_everywhere(random_case("scalar-n" + std::to_string(n), n, 1, 1, n % 2 == 1), {1, 2, 7});
+  }
+}
+
+void test_per_channel() {
+  struct L { const char* name; size_t outer, C, inner; };
+  const L layouts[] = {
+      {"nhwc-c3", 20000, 3, 1},      {"nhwc-c512", 300, 512, 1},  {"nhwc-c64", 3001, 64, 1},
+      {"nhwc-c7-inner2", 5000, 7, 2}, {"nchw-c16-hw784", 10, 16, 784}, {"nchw-c3-hw50176", 2, 3, 50176},
+      {"mid-c5-inner300", 40, 5, 300}, {"nchw-c2-inner255", 300, 2, 255}, {"nhwc-c1000", 70, 1000, 1},
+      {"c1-channels", 5000, 1, 17},  {"big-period-fallback", 2, 300000, 1}};
+  for (const L& l : layouts)
+    check_case_everywhere(random_case(l.name, l.outer * l.C * l.inner, l.C, l.inner, true), {1, 3, 16});
+}
+
+void test_determinism_thread_counts() {
+  Case c = random_case("threads", (1 << 20) + 123, 1, 1, false);
+  Case d = random_case("threads-nhwc", 64 * 4099, 64, 1, false);
+  for (const Case* k : {&c, &d}) {
+    const Outputs ref = run_case(*k, best_isa(), 1);
+    for (int t : {2, 3, 4, 5, 8, 13, 16, 31, 32, 64}) {
+      const Outputs o = run_case(*k, best_isa(), t);
+      CHECK(identical(ref, o), "%s: %d threads differ from 1 thread", k->name.c_str(), t);
+    }
+  }
+}
+
+void test_in_place() {
+  for (Isa isa : supported_isas()) {
+    std::string err;
+    select_isa(isa, &err);
+    Case c = random_case("in-place", 70001, 1, 1, false);
+    std::vector<float> y(c.x.size()), x = c.x;
+    cpu_forward(c.x.data(), y.data(), c.layout, c.alpha.data(), c.beta.data());
+    cpu_forward(x.data(), x.data(), c.layout, c.alpha.data(), c.beta.data());
+    CHECK(std::memcmp(x.data(), y.data(), 4 * y.size()) == 0, "%s: in-place forward differs", isa_name(isa));
+    std::vector<float> dx(c.x.size()), g = c.g;
+    double a1, b1, a2, b2;
+    cpu_backward(c.x.data(), c.g.data(), dx.data(), c.layout, c.alpha.data(), c.beta.data(), &a1, &b1);
+    cpu_backward(c.x.data(), g.data(), g.data(), c.layout, c.alpha.data(), c.beta.data(), &a2, &b2);
+    CHECK(std::memcmp(g.data(), dx.data(), 4 * dx.size()) == 0 && a1 == a2 && b1 == b2,
+          "%s: backward in place over dy differs", isa_name(isa));
+  }
+}
+
+void test_layout_checks() {
+  CHECK(!check_layout({12, 0, 1}).empty(), "0 channels must be rejected");
+  CHECK(!check_layout({13, 3, 2}).empty(), "a length that is not a multiple must be rejected");
+  CHECK(check_layout({12, 3, 2}).empty(), "a valid layout must pass");
+  CHECK(!check_layout({12, SIZE_MAX / 2, 4}).empty(), "an overflowing period must be rejected");
+}
+
+void test_isa_parsing() {
+  bool is_auto;
+  Isa isa;
+  CHECK(parse_isa("avx2", &is_auto, &isa) && isa == Isa::kAvx2 && !is_auto, "parse avx2");
+  CHECK(parse_isa("auto", &is_auto, &isa) && is_auto, "parse auto");
+  CHECK(!parse_isa("sse9", &is_auto, &isa), "reject unknown ISA");
+  for (Isa i : supported_isas()) {
+    std::string err;
+    CHECK(select_isa(i, &err) && current_isa() == i, "select %s", isa_name(i));
+    CHECK(std::string(current_kernels().name) == isa_name(i), "the kernels in use must be %s", isa_name(i));
+  }
+}
+
+}  // namespace
+
+int main() {
+  std::printf("ISAs supported here:");
+  for (Isa i : supported_isas()) std::printf(" %s", isa_name(i));
+  std::printf("\n");
+  test_layout_checks();
+  test_isa_parsing();
+  test_edge_cases();
+  test_nan_propagation();
+  test_random_scalar();
+  test_per_channel();
+  test_determinism_thread_counts();
+  test_in_place();
+  std::printf("%d checks, %d failures\n", g_checks, g_failures);
+  return g_failures == 0 ? 0 : 1;
+}
