@@ -75,7 +75,8 @@ ARELU_HD double canonical_nan(double v) { return v != v ? static_cast<double>(NA
 
 // Final parameter gradients from the float64 sums of the terms.
 ARELU_HD double finish_dalpha(const Coeffs& c, double sum_alpha) {
-  return c.alpha_live ? canonical_nan(-sum_alpha) : 0.0;
+  // 0 - sum rather than -sum: an empty or all-positive input gives +0, not -0.
+  return c.alpha_live ? canonical_nan(0.0 - sum_alpha) : 0.0;
 }
 ARELU_HD double finish_dbeta(const Coeffs& c, double sum_beta) {
   return canonical_nan(sum_beta * c.dsig);

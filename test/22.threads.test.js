@@ -1,0 +1,115 @@
+'use strict';
+// worker_threads (context-aware addon), the thread pool size, the
+// environment variables of SPEC §3, and 64-bit lengths.
+const { expect } = require('chai');
+const { Worker } = require('worker_threads');
+const { spawnSync } = require('child_process');
+const os = require('os');
+const path = require('path');
+const arelu = require('..');
+const h = require('./helpers');
+
+const ROOT = path.join(__dirname, '..');
+
+function runNode(code, env) {
+  return spawnSync(process.execPath, ['-e', code], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8' });
+}
+
+describe('Threads and environment', function () {
+  it('computes in 4 worker threads at once, each matching the main thread', async function () {
+    const n = 1 << 20;
+    const src = `
+      const { parentPort, workerData } = require('worker_threads');
+      const arelu = require(${JSON.stringify(ROOT)});
+      const { x, dy, alpha } = workerData;
+      let last;
+      for (let k = 0; k < 5; k++) last = arelu.backward(x, dy, { alpha });
+      parentPort.postMessage({ y: arelu.forward(x, { alpha }), dx: last.dx, dAlpha: last.dAlpha, dBeta: last.dBeta });`;
+    const jobs = [0.1, 0.3, 0.5, 0.7].map((alpha) => ({ x: h.randomArray(n), dy: h.randomArray(n), alpha }));
+    const results = await Promise.all(jobs.map((data) => new Promise((resolve, reject) => {
+      const w = new Worker(src, { eval: true, workerData: data });
+      w.once('message', resolve);
+      w.once('error', reject);
+    })));
+    results.forEach((r, i) => {
+      const { x, dy, alpha } = jobs[i];
+      const want = arelu.backward(x, dy, { alpha });
+      expect(r.y).to.deep.equal(arelu.forward(x, { alpha }));
+      expect(r.dx).to.deep.equal(want.dx);
+      expect(r.dAlpha).to.equal(want.dAlpha);
+      expect(r.dBeta).to.equal(want.dBeta);
+    });
+  });
+
+  it('setNumThreads changes info().threads', function () {
+    arelu.setNumThreads(3);
+    expect(arelu.info().threads).to.equal(3);
+    arelu.setNumThreads(os.availableParallelism());
+    expect(arelu.info().threads).to.equal(os.availableParallelism());
+  });
+
+  it('ARELU_NUM_THREADS sets the pool size; an invalid value is an error at load', function () {
+    let r = runNode("console.log(require('.').info().threads)", { ARELU_NUM_THREADS: '5' });
+    expect(r.stdout.trim()).to.equal('5');
+    r = runNode("require('.')", { ARELU_NUM_THREADS: 'many' });
+    expect(r.status).to.not.equal(0);
+    expect(r.stderr).to.contain("ARELU_NUM_THREADS must be a positive integer (at most 1024); got 'many'");
+    expect(r.stderr).to.contain('ERR_ARELU_THREADS');
+  });
+
+  for (const isa of arelu.info().isasSupported) {
+    it(`ARELU_CPU_ISA=${isa} forces that ISA (and it is the one that runs)`, function () {
+      const r = runNode("const a=require('.');a.forward(new Float32Array(100));console.log(a.info().isa)", { ARELU_CPU_ISA: isa });
+      expect(r.stderr).to.equal('');
+      expect(r.stdout.trim()).to.equal(isa);
+    });
+  }
+
+  it('ARELU_CPU_ISA=auto picks the best supported ISA', function () {
+    const r = runNode("console.log(require('.').info().isa)", { ARELU_CPU_ISA: 'auto' });
+    const order = ['avx512', 'avx2', 'scalar'];
+    expect(r.stdout.trim()).to.equal(order.find((i) => arelu.info().isasSupported.includes(i)));
+  });
+
+  it('an unknown ARELU_CPU_ISA is an error at load, not a crash', function () {
+    const r = runNode("require('.')", { ARELU_CPU_ISA: 'sse9' });
+    expect(r.status).to.equal(1);
+    expect(r.signal).to.equal(null);
+    expect(r.stderr).to.contain("ARELU_CPU_ISA must be one of scalar, avx2, avx512, auto; got 'sse9'");
+    expect(r.stderr).to.contain('ERR_ARELU_ISA');
+  });
+
+  it('setCpuIsa rejects an ISA this build or CPU lacks with ERR_ARELU_ISA', function () {
+    const missing = ['avx2', 'avx512'].filter((i) => !arelu.info().isasSupported.includes(i));
+    for (const isa of missing) expect(() => arelu.setCpuIsa(isa)).to.throw(/cannot use CPU ISA/);
+    expect(() => arelu.setCpuIsa('sse9')).to.throw(RangeError, /Expected one of scalar, avx2, avx512, auto for isa/);
+  });
+});
+
+describe('64-bit lengths', function () {
+  const n = 2 ** 31 + 21;
+  before(function () {
+    // 8 GiB for one array: run where the memory is there, say so otherwise.
+    if (os.freemem() < 12 * 2 ** 30) {
+      this.test.parent.title += ` (skipped: needs 12 GiB free, ${(os.freemem() / 2 ** 30).toFixed(1)} GiB free)`;
+      this.skip();
+    }
+  });
+
+  it(`computes forward and backward in place on ${n} elements (2^31 + 21)`, function () {
+    this.timeout(300000);
+    let x = new Float32Array(n);
+    const probe = [0, 1, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, n - 2, n - 1];
+    const vals = [1, -1, 2, -2, 3, -3, 4];
+    probe.forEach((i, k) => { x[i] = vals[k]; });
+    arelu.forward(x, { alpha: 0.5, beta: 0 }, { out: x });
+    probe.forEach((i, k) => expect(x[i], `y[${i}]`).to.equal(vals[k] > 0 ? vals[k] * 1.5 : vals[k] * 0.5));
+    // backward with x, dy and out all the same array: dx = g * coef.
+    const g = arelu.backward(x, x, { alpha: 0.5, beta: 0 }, { out: x });
+    const ys = vals.map((v) => (v > 0 ? v * 1.5 : v * 0.5));
+    probe.forEach((i, k) => expect(x[i], `dx[${i}]`).to.equal(ys[k] > 0 ? ys[k] * 1.5 : ys[k] * 0.5));
+    const wantA = -ys.filter((v) => v < 0).reduce((s, v) => s + v * -v, 0);
+    expect(g.dAlpha).to.equal(wantA);
+    x = null;
+  });
+});
