@@ -55,6 +55,8 @@ export interface NativeCuda {
     sums: Float64Array): Promise<void>;
   copy(dst: NativeDeviceHandle, src: NativeDeviceHandle): void;
   synchronize(device: number): void;
+  /** cudaMemGetInfo: free and total device memory in bytes. */
+  memInfo(device: number): { free: number; total: number };
 }
 
 /** @internal */

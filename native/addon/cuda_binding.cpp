@@ -1,22 +1,52 @@
-// Placeholder until the CUDA path lands: every GPU entry point reports that
-// CUDA is not compiled in, with ERR_ARELU_NO_CUDA.
+// The `cuda` part of the binding: device queries, DeviceBuffer handles and
+// the GPU forward/backward. It translates arguments into calls of the plain
+// C++ API in native/cuda/arelu_cuda.h and CUDA's status codes into JS errors:
+//   ERR_ARELU_NO_CUDA  not compiled in, no driver, no device (with `reason`)
+//   ERR_ARELU_CUDA     a CUDA failure, with CUDA's error name (`cudaError`)
+//   ERR_ARELU_FREED    a freed DeviceBuffer
+// Handles are plain objects tagged with napi_type_tag, so an object that
+// merely looks like one is rejected with a TypeError. Built without CUDA
+// (ARELU_WITH_CUDA undefined), the same functions exist and report
+// ERR_ARELU_NO_CUDA with reason "not compiled".
 #include "cuda_binding.h"
+
+#include <string>
+#include <vector>
+
+#include "args.h"
+
+#if ARELU_WITH_CUDA
+#include "../core/arelu_cpu.h"
+#include "../cuda/arelu_cuda.h"
+#endif
 
 namespace arelu_addon {
 namespace {
 
-Napi::Value NotCompiled(const Napi::CallbackInfo& info) {
-  Napi::Error e = Napi::Error::New(info.Env(), "arelu: CUDA support is not compiled into this build");
-  e.Set("code", Napi::String::New(info.Env(), "ERR_ARELU_NO_CUDA"));
-  e.Set("reason", Napi::String::New(info.Env(), "not compiled"));
+[[noreturn]] void throw_no_cuda(Napi::Env env, const std::string& reason) {
+  Napi::Error e = Napi::Error::New(env, "arelu: CUDA is not available: " + reason);
+  e.Set("code", Napi::String::New(env, "ERR_ARELU_NO_CUDA"));
+  e.Set("reason", Napi::String::New(env, reason));
   throw e;
 }
+
+#if !ARELU_WITH_CUDA
+
+const char kNotCompiled[] =
+    "not compiled (this build of arelu has no CUDA support; rebuild it with the CUDA toolkit's "
+    "nvcc on PATH, or with ARELU_CUDA=ON to make a missing toolkit an error)";
+
+const char* const kFunctions[] = {"devices", "memInfo", "alloc", "upload", "download", "downloadAsync",
+                                  "free", "isFreed", "forward", "backward", "forwardAsync",
+                                  "backwardAsync", "copy", "synchronize"};
+
+Napi::Value NotCompiled(const Napi::CallbackInfo& info) { throw_no_cuda(info.Env(), kNotCompiled); }
 
 Napi::Value Status(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("compiled", false);
   o.Set("available", false);
-  o.Set("reason", "CUDA support is not compiled into this build");
+  o.Set("reason", kNotCompiled);
   o.Set("deviceCount", 0);
   return o;
 }
@@ -26,9 +56,431 @@ Napi::Value Status(const Napi::CallbackInfo& info) {
 void InitCuda(Napi::Env env, Napi::Object exports) {
   Napi::Object cuda = Napi::Object::New(env);
   cuda.Set("status", Napi::Function::New(env, Status, "status"));
-  for (const char* name : {"devices", "upload", "alloc"})
-    cuda.Set(name, Napi::Function::New(env, NotCompiled, name));
+  for (const char* name : kFunctions) cuda.Set(name, Napi::Function::New(env, NotCompiled, name));
   exports.Set("cuda", cuda);
 }
 
 }  // namespace arelu_addon
+
+#else  // ARELU_WITH_CUDA
+
+std::string version_string(int v) {
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+}
+
+// Why CUDA cannot be used, or "" when it can.
+std::string unavailable_reason() {
+  const arelu_cuda::Probe& p = arelu_cuda::probe();
+  if (p.error == 0) return "";
+  const std::string name = arelu_cuda::error_name(p.error);
+  const std::string rt = "CUDA runtime " + version_string(p.runtime_version);
+  switch (p.error) {
+    case 35:  // cudaErrorInsufficientDriver
+      return p.driver_version == 0
+                 ? "CUDA driver missing or too old (" + name + "): no NVIDIA driver found; this build's " + rt +
+                       " needs a driver for CUDA " + version_string(p.runtime_version) + " or newer"
+                 : "CUDA driver missing or too old (" + name + "): the driver supports CUDA " +
+                       version_string(p.driver_version) + ", this build's " + rt + " needs newer";
+    case 100:  // cudaErrorNoDevice
+      return "no CUDA device found (" + name + ")";
+    case 34:  // cudaErrorStubLibrary
+      return "CUDA driver missing (" + name + "): only the stub libcuda is installed";
+    default:
+      return "CUDA initialisation failed (" + name + ": " + arelu_cuda::error_string(p.error) + ")";
+  }
+}
+
+void require_cuda(Napi::Env env) {
+  const std::string why = unavailable_reason();
+  if (!why.empty()) throw_no_cuda(env, why);
+}
+
+Napi::Error cuda_error(Napi::Env env, int err, const std::string& what) {
+  const std::string name = arelu_cuda::error_name(err);
+  Napi::Error e =
+      Napi::Error::New(env, "arelu: CUDA error " + name + " (" + arelu_cuda::error_string(err) + ") in " + what);
+  e.Set("code", Napi::String::New(env, "ERR_ARELU_CUDA"));
+  e.Set("cudaError", Napi::String::New(env, name));
+  return e;
+}
+
+[[noreturn]] void throw_cuda(Napi::Env env, int err, const std::string& what) { throw cuda_error(env, err, what); }
+
+// ---- DeviceBuffer handles ------------------------------------------------------------
+
+struct DevBuf {
+  int device = 0;
+  void* ptr = nullptr;
+  size_t length = 0;  // float32 elements
+  bool freed = false;
+};
+
+constexpr napi_type_tag kDevBufTag = {0x6172656c75646576ULL, 0x6275660000000001ULL};
+
+void finalize_buf(napi_env, void* data, void*) {
+  auto* b = static_cast<DevBuf*>(data);
+  // A buffer the user forgot to free. Errors cannot be reported from here.
+  if (!b->freed) (void)arelu_cuda::buffer_free(b->device, b->ptr);
+  delete b;
+}
+
+Napi::Object make_handle(Napi::Env env, int device, void* ptr, size_t length) {
+  Napi::Object o = Napi::Object::New(env);
+  auto* b = new DevBuf{device, ptr, length, false};
+  napi_status st = napi_wrap(env, o, b, finalize_buf, nullptr, nullptr);
+  if (st != napi_ok) {
+    (void)arelu_cuda::buffer_free(device, ptr);
+    delete b;
+    NAPI_THROW_IF_FAILED(env, st, o);
+  }
+  o.TypeTag(&kDevBufTag);
+  return o;
+}
+
+// The DeviceBuffer behind argument i; a freed one is ERR_ARELU_FREED unless
+// allow_freed.
+DevBuf* buf_arg(const Napi::CallbackInfo& info, size_t i, const char* name, bool allow_freed = false) {
+  Napi::Env env = info.Env();
+  if (i >= info.Length() || !info[i].IsObject() || !info[i].As<Napi::Object>().CheckTypeTag(&kDevBufTag))
+    throw_type(env, std::string("Expected a DeviceBuffer handle for ") + name);
+  void* data = nullptr;
+  NAPI_THROW_IF_FAILED(env, napi_unwrap(env, info[i], &data), nullptr);
+  auto* b = static_cast<DevBuf*>(data);
+  if (b->freed && !allow_freed) {
+    Napi::Error e = Napi::Error::New(env, std::string("Expected a live DeviceBuffer for ") + name + " but it was freed");
+    e.Set("code", Napi::String::New(env, "ERR_ARELU_FREED"));
+    throw e;
+  }
+  return b;
+}
+
+int device_arg(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Env env = info.Env();
+  if (i >= info.Length() || !info[i].IsNumber()) throw_type(env, "Expected non-negative integer for device");
+  const double d = info[i].As<Napi::Number>().DoubleValue();
+  const int count = arelu_cuda::probe().device_count;
+  if (!(d >= 0) || d != static_cast<double>(static_cast<int64_t>(d)) || d >= count)
+    throw_range(env, "Expected a device index below " + std::to_string(count) + " for device but received " +
+                         std::to_string(d));
+  return static_cast<int>(d);
+}
+
+// ---- calls ---------------------------------------------------------------------------------
+
+Napi::Value Status(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const arelu_cuda::Probe& p = arelu_cuda::probe();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("compiled", true);
+  o.Set("available", p.error == 0);
+  o.Set("reason", unavailable_reason());
+  o.Set("deviceCount", p.device_count);
+  o.Set("driverVersion", p.driver_version);
+  o.Set("runtimeVersion", p.runtime_version);
+  return o;
+}
+
+Napi::Value Devices(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  const int n = arelu_cuda::probe().device_count;
+  Napi::Array out = Napi::Array::New(env, n);
+  for (int d = 0; d < n; ++d) {
+    arelu_cuda::DeviceProps p;
+    if (int e = arelu_cuda::device_props(d, &p)) throw_cuda(env, e, "devices() for device " + std::to_string(d));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("index", d);
+    o.Set("name", p.name);
+    o.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
+    o.Set("totalMemory", static_cast<double>(p.total_memory));
+    o.Set("multiProcessorCount", p.sm_count);
+    out.Set(static_cast<uint32_t>(d), o);
+  }
+  return out;
+}
+
+// memInfo(device) -> { free, total }: cudaMemGetInfo, for leak checks.
+Napi::Value MemInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  const int d = device_arg(info, 0);
+  size_t free_b = 0, total_b = 0;
+  if (int e = arelu_cuda::mem_info(d, &free_b, &total_b)) throw_cuda(env, e, "memInfo()");
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("free", static_cast<double>(free_b));
+  o.Set("total", static_cast<double>(total_b));
+  return o;
+}
+
+size_t length_arg(const Napi::CallbackInfo& info, size_t i) {
+  Napi::Env env = info.Env();
+  if (i >= info.Length() || !info[i].IsNumber()) throw_type(env, "Expected non-negative integer for length");
+  const double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v >= 0) || v != std::floor(v) || v > 9007199254740991.0 / 4)
+    throw_range(env, "Expected non-negative integer for length");
+  return static_cast<size_t>(v);
+}
+
+Napi::Value Alloc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  const size_t length = length_arg(info, 0);
+  const int d = device_arg(info, 1);
+  void* p = nullptr;
+  if (int e = arelu_cuda::buffer_alloc(d, length * sizeof(float), &p))
+    throw_cuda(env, e, "alloc() of " + std::to_string(length * sizeof(float)) + " bytes on device " + std::to_string(d));
+  return make_handle(env, d, p, length);
+}
+
+Napi::Value Upload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  const F32View src = float32_arg(info, 0, "x");
+  const int d = device_arg(info, 1);
+  const size_t bytes = src.length * sizeof(float);
+  void* p = nullptr;
+  if (int e = arelu_cuda::buffer_alloc(d, bytes, &p))
+    throw_cuda(env, e, "upload() allocating " + std::to_string(bytes) + " bytes on device " + std::to_string(d));
+  if (int e = arelu_cuda::upload(d, p, src.data, bytes)) {
+    (void)arelu_cuda::buffer_free(d, p);
+    throw_cuda(env, e, "upload() copying to device " + std::to_string(d));
+  }
+  return make_handle(env, d, p, src.length);
+}
+
+Napi::Value Download(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  DevBuf* b = buf_arg(info, 0, "buffer");
+  const F32View dst = float32_arg(info, 1, "into");
+  if (dst.length != b->length)
+    throw_range(env, "Expected into to have the length of the buffer (" + std::to_string(b->length) + ") but it has " +
+                         std::to_string(dst.length));
+  if (int e = arelu_cuda::download(b->device, dst.data, b->ptr, b->length * sizeof(float)))
+    throw_cuda(env, e, "download()");
+  return env.Undefined();
+}
+
+Napi::Value Free(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  DevBuf* b = buf_arg(info, 0, "buffer", true);
+  if (b->freed) return env.Undefined();
+  const int e = arelu_cuda::buffer_free(b->device, b->ptr);
+  // Marked freed either way: after a failed cudaFree the pointer is not
+  // safe to use again, and a second free must not be attempted.
+  b->freed = true;
+  b->ptr = nullptr;
+  if (e) throw_cuda(env, e, "free()");
+  return env.Undefined();
+}
+
+Napi::Value IsFreed(const Napi::CallbackInfo& info) {
+  require_cuda(info.Env());
+  return Napi::Boolean::New(info.Env(), buf_arg(info, 0, "buffer", true)->freed);
+}
+
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  DevBuf* dst = buf_arg(info, 0, "dst");
+  DevBuf* src = buf_arg(info, 1, "src");
+  if (dst->length != src->length)
+    throw_range(env, "Expected dst to have the length of src (" + std::to_string(src->length) + ") but it has " +
+                         std::to_string(dst->length));
+  if (dst->device != src->device) throw_range(env, "Expected dst and src on the same device");
+  if (int e = arelu_cuda::copy(src->device, dst->ptr, src->ptr, src->length * sizeof(float)))
+    throw_cuda(env, e, "copy()");
+  return env.Undefined();
+}
+
+Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  const int d = device_arg(info, 0);
+  if (int e = arelu_cuda::synchronize(d)) throw_cuda(env, e, "synchronize()");
+  return env.Undefined();
+}
+
+// forward(x, out, alpha, beta, channels, inner)
+// backward(x, dy, out, alpha, beta, channels, inner, sums)
+struct GpuCall {
+  bool backward = false;
+  int device = 0;
+  const float* x = nullptr;
+  const float* g = nullptr;
+  float* out = nullptr;
+  arelu_cuda::Layout layout;
+  std::vector<float> alpha, beta;
+  double* sums = nullptr;
+};
+
+GpuCall parse_call(const Napi::CallbackInfo& info, bool backward) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  GpuCall call;
+  call.backward = backward;
+  size_t i = 0;
+  const DevBuf* x = buf_arg(info, i++, "x");
+  const DevBuf* g = backward ? buf_arg(info, i++, "dy") : nullptr;
+  const DevBuf* out = buf_arg(info, i++, "out");
+  for (const DevBuf* other : {g, out}) {
+    if (other == nullptr) continue;
+    const char* name = other == g ? "dy" : "out";
+    if (other->length != x->length)
+      throw_range(env, std::string("Expected ") + name + " to have the length of x (" + std::to_string(x->length) +
+                           ") but it has " + std::to_string(other->length));
+    if (other->device != x->device)
+      throw_range(env, std::string("Expected ") + name + " on device " + std::to_string(x->device) +
+                           " (the device of x) but it is on device " + std::to_string(other->device));
+  }
+  const size_t alpha_i = i++, beta_i = i++;
+  arelu::Layout l;
+  l.n = x->length;
+  l.channels = count_arg(info, i++, "channels");
+  l.inner = count_arg(info, i++, "inner");
+  const std::string bad = arelu::check_layout(l);
+  if (!bad.empty()) throw_range(env, "Invalid layout for x: " + bad);
+  call.layout.n = l.n;
+  call.layout.channels = l.channels;
+  call.layout.inner = l.inner;
+  call.alpha = params_arg(info, alpha_i, "alpha", l.channels);
+  call.beta = params_arg(info, beta_i, "beta", l.channels);
+  if (backward) {
+    Napi::Float64Array sums = float64_arg(info, i++, "sums");
+    if (sums.ElementLength() != 2 * l.channels) throw_range(env, "Expected sums to have 2 * channels values");
+    call.sums = sums.Data();
+  }
+  call.device = x->device;
+  call.x = static_cast<const float*>(x->ptr);
+  call.g = g ? static_cast<const float*>(g->ptr) : nullptr;
+  call.out = static_cast<float*>(out->ptr);
+  return call;
+}
+
+Napi::Value Forward(const Napi::CallbackInfo& info) {
+  const GpuCall c = parse_call(info, false);
+  if (int e = arelu_cuda::forward(c.device, c.x, c.out, c.layout, c.alpha.data(), c.beta.data()))
+    throw_cuda(info.Env(), e, "forward()");
+  return info.Env().Undefined();
+}
+
+Napi::Value Backward(const Napi::CallbackInfo& info) {
+  const GpuCall c = parse_call(info, true);
+  if (int e = arelu_cuda::backward(c.device, c.x, c.g, c.out, c.layout, c.alpha.data(), c.beta.data(), c.sums))
+    throw_cuda(info.Env(), e, "backward()");
+  return info.Env().Undefined();
+}
+
+// ---- asynchronous calls: a stream callback completes a promise -------------------------
+//
+// The work is enqueued on the device's stream from the JS thread (so it is
+// ordered with every other call); a CUDA stream callback then hands the
+// status to the JS thread through a thread-safe function. The JS objects
+// involved are held by references until then.
+
+struct AsyncOp {
+  Napi::Promise::Deferred deferred;
+  std::vector<Napi::ObjectReference> refs;
+  std::string what;
+  int status = 0;
+  explicit AsyncOp(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+void complete_js(Napi::Env env, Napi::Function, std::nullptr_t*, AsyncOp* op) {
+  if (env != nullptr) {
+    if (op->status == 0) op->deferred.Resolve(env.Undefined());
+    else op->deferred.Reject(cuda_error(env, op->status, op->what).Value());
+  }
+  delete op;
+}
+
+using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, AsyncOp, complete_js>;
+
+struct Pending {
+  Tsfn tsfn;
+  AsyncOp* op;
+};
+
+// Called on a CUDA callback thread: no JS and no CUDA calls here.
+void on_done(int status, void* user) {
+  auto* p = static_cast<Pending*>(user);
+  p->op->status = status;
+  // If the environment is shutting down the call fails; the op is then
+  // left to the process exit (its references cannot be released off-thread).
+  (void)p->tsfn.NonBlockingCall(p->op);
+  (void)p->tsfn.Release();
+  delete p;
+}
+
+template <typename Enqueue>
+Napi::Value start_async(const Napi::CallbackInfo& info, const std::string& what, Enqueue enqueue) {
+  Napi::Env env = info.Env();
+  auto* op = new AsyncOp(env);
+  op->what = what;
+  for (size_t i = 0; i < info.Length(); ++i)
+    if (info[i].IsObject()) op->refs.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
+  auto* pending = new Pending{Tsfn::New(env, "arelu:cuda", 0, 1), op};
+  const Napi::Promise promise = op->deferred.Promise();
+  if (int e = enqueue(pending)) {
+    (void)pending->tsfn.Release();
+    delete pending;
+    delete op;
+    throw_cuda(env, e, what);
+  }
+  return promise;
+}
+
+Napi::Value ForwardAsync(const Napi::CallbackInfo& info) {
+  const GpuCall c = parse_call(info, false);
+  return start_async(info, "forwardAsync()", [&](Pending* p) {
+    return arelu_cuda::forward_async(c.device, c.x, c.out, c.layout, c.alpha.data(), c.beta.data(), on_done, p);
+  });
+}
+
+Napi::Value BackwardAsync(const Napi::CallbackInfo& info) {
+  const GpuCall c = parse_call(info, true);
+  return start_async(info, "backwardAsync()", [&](Pending* p) {
+    return arelu_cuda::backward_async(c.device, c.x, c.g, c.out, c.layout, c.alpha.data(), c.beta.data(), c.sums,
+                                      on_done, p);
+  });
+}
+
+Napi::Value DownloadAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  DevBuf* b = buf_arg(info, 0, "buffer");
+  const F32View dst = float32_arg(info, 1, "into");
+  if (dst.length != b->length)
+    throw_range(env, "Expected into to have the length of the buffer (" + std::to_string(b->length) + ") but it has " +
+                         std::to_string(dst.length));
+  return start_async(info, "downloadAsync()", [&](Pending* p) {
+    return arelu_cuda::download_async(b->device, dst.data, b->ptr, b->length * sizeof(float), on_done, p);
+  });
+}
+
+}  // namespace
+
+void InitCuda(Napi::Env env, Napi::Object exports) {
+  Napi::Object cuda = Napi::Object::New(env);
+  cuda.Set("status", Napi::Function::New(env, Status, "status"));
+  cuda.Set("devices", Napi::Function::New(env, Devices, "devices"));
+  cuda.Set("memInfo", Napi::Function::New(env, MemInfo, "memInfo"));
+  cuda.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
+  cuda.Set("upload", Napi::Function::New(env, Upload, "upload"));
+  cuda.Set("download", Napi::Function::New(env, Download, "download"));
+  cuda.Set("downloadAsync", Napi::Function::New(env, DownloadAsync, "downloadAsync"));
+  cuda.Set("free", Napi::Function::New(env, Free, "free"));
+  cuda.Set("isFreed", Napi::Function::New(env, IsFreed, "isFreed"));
+  cuda.Set("forward", Napi::Function::New(env, Forward, "forward"));
+  cuda.Set("backward", Napi::Function::New(env, Backward, "backward"));
+  cuda.Set("forwardAsync", Napi::Function::New(env, ForwardAsync, "forwardAsync"));
+  cuda.Set("backwardAsync", Napi::Function::New(env, BackwardAsync, "backwardAsync"));
+  cuda.Set("copy", Napi::Function::New(env, Copy, "copy"));
+  cuda.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
+  exports.Set("cuda", cuda);
+}
+
+}  // namespace arelu_addon
+
+#endif  // ARELU_WITH_CUDA

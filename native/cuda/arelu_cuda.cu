@@ -1,0 +1,809 @@
+// The CUDA kernels and their host side: per-device stream and scratch, the
+// layout plan, launches, copies and stream callbacks. Per-element values
+// come only from native/core/arelu_math.h (the CPU's own definitions).
+//
+// Layout plans (chosen from the layout alone, so the summation order of a
+// call never depends on timing):
+//   flat  channels == 1: grid-stride over the array; per-thread float64
+//         sums, block reduction, one partial per block.
+//   rows  per-channel with a long inner run (NCHW): each (outer, channel)
+//         row is cut into chunks of kChunk elements; a warp owns a chunk,
+//         so its coefficients are uniform; one partial per chunk.
+//   cols  per-channel with a short inner run (NHWC): the array is a matrix
+//         of `outer` rows by P = channels * inner columns; a thread owns a
+//         column (or 4), walks down a band of rows, and the block reduces
+//         each column over its threads; one partial per (band, column).
+// Partials are stored channel-major, so the second pass
+// (arelu_reduce_kernel) sums each channel's partials in index order. No
+// atomics anywhere: the sums are bit-identical run to run.
+#include "arelu_cuda.h"
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "../core/arelu_math.h"
+
+namespace arelu_cuda {
+namespace {
+
+using arelu::Coeffs;
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / 32;
+constexpr int kUnroll = 4;              // independent loads in flight per thread
+constexpr size_t kChunk = 4096;         // rows plan: elements per warp item
+constexpr size_t kRowMin = 128;         // inner >= this: rows plan
+constexpr size_t kColsMinOuter = 32;    // fewer rows than this: rows plan
+constexpr size_t kBandMin = 256;        // cols plan: rows per band, at least
+constexpr size_t kStagingBytes = size_t(64) << 20;  // pinned staging for downloadAsync
+
+enum Mode : int { kFlat = 0, kRows = 1, kCols = 2 };
+
+struct KArgs {
+  const float* x;
+  const float* g;
+  float* out;
+  size_t n, channels, inner;
+  const Coeffs* coeffs;  // device array (rows, cols)
+  Coeffs c0;             // flat
+  double2* partial;      // backward: channel-major partial sums
+  // rows
+  size_t chunks_per_row, items;
+  // cols
+  size_t period, outer, cols_v, tx, ty, band, nbands, ntiles;
+};
+
+// One element: writes out, accumulates the float64 terms when backward.
+template <bool kBwd>
+__device__ __forceinline__ float elem(float x, float g, float a, float b, double& sa, double& sb) {
+  if (kBwd) {
+    sa += arelu::term_alpha(x, g);
+    sb += arelu::term_beta(x, g);
+    return arelu::backward_dx(x, g, a, b);
+  }
+  return arelu::forward_elem(x, a, b);
+}
+
+__device__ __forceinline__ void warp_reduce(double& a, double& b) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) {
+    a += __shfl_down_sync(0xffffffffu, a, o);
+    b += __shfl_down_sync(0xffffffffu, b, o);
+  }
+}
+
+// Fixed-order block reduction; the result is valid in thread 0. Ends with a
+// barrier so the caller may call it again.
+__device__ __forceinline__ void block_reduce(double& a, double& b) {
+  __shared__ double2 sm[kWarps];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  warp_reduce(a, b);
+  if (lane == 0) sm[warp] = make_double2(a, b);
+  __syncthreads();
+  if (warp == 0) {
+    a = lane < kWarps ? sm[lane].x : 0.0;
+    b = lane < kWarps ? sm[lane].y : 0.0;
+    warp_reduce(a, b);
+  }
+  __syncthreads();
+}
+
+template <bool kBwd>
+__device__ __forceinline__ void vec4(const KArgs& k, size_t v, float4 xv, float4 gv, const float* a,
+                                     const float* b, double& sa, double& sb) {
+  float4 r;
+  r.x = elem<kBwd>(xv.x, gv.x, a[0], b[0], sa, sb);
+  r.y = elem<kBwd>(xv.y, gv.y, a[1], b[1], sa, sb);
+  r.z = elem<kBwd>(xv.z, gv.z, a[2], b[2], sa, sb);
+  r.w = elem<kBwd>(xv.w, gv.w, a[3], b[3], sa, sb);
+  reinterpret_cast<float4*>(k.out)[v] = r;
+}
+
+// --- flat: channels == 1 -------------------------------------------------------
+template <bool kBwd, int kVec>
+__device__ void flat_body(const KArgs& k) {
+  const size_t tid = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const size_t nth = size_t(gridDim.x) * blockDim.x;
+  const float a = k.c0.a, b = k.c0.b;
+  const float av[4] = {a, a, a, a}, bv[4] = {b, b, b, b};
+  double sa = 0.0, sb = 0.0;
+  size_t done = 0;
+  if (kVec == 4) {
+    const size_t nv = k.n / 4;
+    const float4* x4 = reinterpret_cast<const float4*>(k.x);
+    const float4* g4 = reinterpret_cast<const float4*>(k.g);
+    for (size_t v0 = tid; v0 < nv; v0 += nth * kUnroll) {
+      float4 xv[kUnroll], gv[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const size_t v = v0 + u * nth;
+        if (v < nv) {
+          xv[u] = __ldg(x4 + v);
+          gv[u] = kBwd ? __ldg(g4 + v) : xv[u];
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const size_t v = v0 + u * nth;
+        if (v < nv) vec4<kBwd>(k, v, xv[u], gv[u], av, bv, sa, sb);
+      }
+    }
+    done = nv * 4;
+  }
+  // The tail (vector plan) or everything (scalar plan), bounds-checked.
+  for (size_t i = done + tid; i < k.n; i += nth) {
+    const float xi = __ldg(k.x + i);
+    k.out[i] = elem<kBwd>(xi, kBwd ? __ldg(k.g + i) : xi, a, b, sa, sb);
+  }
+  if (kBwd) {
+    block_reduce(sa, sb);
+    if (threadIdx.x == 0) k.partial[blockIdx.x] = make_double2(sa, sb);
+  }
+}
+
+// --- rows: per-channel, long inner runs --------------------------------------------
+template <bool kBwd, int kVec>
+__device__ void rows_body(const KArgs& k) {
+  const int lane = threadIdx.x & 31;
+  const size_t nwarps = size_t(gridDim.x) * (blockDim.x / 32);
+  for (size_t item = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32; item < k.items;
+       item += nwarps) {
+    const size_t row = item / k.chunks_per_row, chunk = item - row * k.chunks_per_row;
+    const size_t c = row % k.channels, o = row / k.channels;
+    const float a = k.coeffs[c].a, b = k.coeffs[c].b;
+    const float av[4] = {a, a, a, a}, bv[4] = {b, b, b, b};
+    const size_t start = row * k.inner + chunk * kChunk;
+    const size_t len = min(kChunk, k.inner - chunk * kChunk);
+    double sa = 0.0, sb = 0.0;
+    if (kVec == 4) {  // inner % 4 == 0, so start and len are multiples of 4
+      const size_t base = start / 4, nv = len / 4;
+      const float4* x4 = reinterpret_cast<const float4*>(k.x);
+      const float4* g4 = reinterpret_cast<const float4*>(k.g);
+      for (size_t v0 = lane; v0 < nv; v0 += 32 * kUnroll) {
+        float4 xv[kUnroll], gv[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+          const size_t v = v0 + u * 32;
+          if (v < nv) {
+            xv[u] = __ldg(x4 + base + v);
+            gv[u] = kBwd ? __ldg(g4 + base + v) : xv[u];
+          }
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+          const size_t v = v0 + u * 32;
+          if (v < nv) vec4<kBwd>(k, base + v, xv[u], gv[u], av, bv, sa, sb);
+        }
+      }
+    } else {
+      for (size_t i = lane; i < len; i += 32) {
+        const float xi = __ldg(k.x + start + i);
+        k.out[start + i] = elem<kBwd>(xi, kBwd ? __ldg(k.g + start + i) : xi, a, b, sa, sb);
+      }
+    }
+    if (kBwd) {
+      warp_reduce(sa, sb);
+      const size_t outer = k.n / (k.channels * k.inner);
+      if (lane == 0) k.partial[(c * outer + o) * k.chunks_per_row + chunk] = make_double2(sa, sb);
+    }
+  }
+}
+
+// --- cols: per-channel, short inner runs -------------------------------------------
+template <bool kBwd, int kVec>
+__device__ void cols_body(const KArgs& k) {
+  __shared__ double2 red[kThreads * kVec];
+  const size_t tx = threadIdx.x % k.tx, ty = threadIdx.x / k.tx;
+  for (size_t item = blockIdx.x; item < k.nbands * k.ntiles; item += gridDim.x) {
+    const size_t band = item / k.ntiles, tile = item - band * k.ntiles;
+    const size_t vc = tile * k.tx + tx;
+    const bool active = ty < k.ty && vc < k.cols_v;
+    const size_t j = vc * kVec;  // first column of this thread
+    float a[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
+    double sa[kVec], sb[kVec];
+#pragma unroll
+    for (int l = 0; l < kVec; ++l) {
+      sa[l] = 0.0;
+      sb[l] = 0.0;
+      if (active) {
+        const Coeffs& co = k.coeffs[(j + l) / k.inner];
+        a[l] = co.a;
+        b[l] = co.b;
+      }
+    }
+    const size_t r0 = band * k.band, r1 = min(k.outer, r0 + k.band);
+    if (active) {
+      for (size_t rr = r0 + ty; rr < r1; rr += k.ty * kUnroll) {
+        if (kVec == 4) {
+          const float4* x4 = reinterpret_cast<const float4*>(k.x);
+          const float4* g4 = reinterpret_cast<const float4*>(k.g);
+          float4 xv[kUnroll], gv[kUnroll];
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u) {
+            const size_t r = rr + u * k.ty;
+            if (r < r1) {
+              const size_t v = (r * k.period + j) / 4;
+              xv[u] = __ldg(x4 + v);
+              gv[u] = kBwd ? __ldg(g4 + v) : xv[u];
+            }
+          }
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u) {
+            const size_t r = rr + u * k.ty;
+            if (r < r1) {
+              const size_t v = (r * k.period + j) / 4;
+              float4 o;
+              o.x = elem<kBwd>(xv[u].x, gv[u].x, a[0], b[0], sa[0], sb[0]);
+              o.y = elem<kBwd>(xv[u].y, gv[u].y, a[1], b[1], sa[kVec > 1 ? 1 : 0], sb[kVec > 1 ? 1 : 0]);
+              o.z = elem<kBwd>(xv[u].z, gv[u].z, a[2], b[2], sa[kVec > 2 ? 2 : 0], sb[kVec > 2 ? 2 : 0]);
+              o.w = elem<kBwd>(xv[u].w, gv[u].w, a[3], b[3], sa[kVec > 3 ? 3 : 0], sb[kVec > 3 ? 3 : 0]);
+              reinterpret_cast<float4*>(k.out)[v] = o;
+            }
+          }
+        } else {
+          float xv[kUnroll], gv[kUnroll];
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u) {
+            const size_t r = rr + u * k.ty;
+            if (r < r1) {
+              xv[u] = __ldg(k.x + r * k.period + j);
+              gv[u] = kBwd ? __ldg(k.g + r * k.period + j) : xv[u];
+            }
+          }
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u) {
+            const size_t r = rr + u * k.ty;
+            if (r < r1) k.out[r * k.period + j] = elem<kBwd>(xv[u], gv[u], a[0], b[0], sa[0], sb[0]);
+          }
+        }
+      }
+    }
+    if (kBwd) {
+      if (active) {
+#pragma unroll
+        for (int l = 0; l < kVec; ++l) red[(ty * k.tx + tx) * kVec + l] = make_double2(sa[l], sb[l]);
+      }
+      __syncthreads();
+      if (ty == 0 && vc < k.cols_v) {
+#pragma unroll
+        for (int l = 0; l < kVec; ++l) {
+          double ta = 0.0, tb = 0.0;
+          for (size_t t = 0; t < k.ty; ++t) {
+            const double2 p = red[(t * k.tx + tx) * kVec + l];
+            ta += p.x;
+            tb += p.y;
+          }
+          const size_t col = j + l, c = col / k.inner;
+          k.partial[c * (k.nbands * k.inner) + band * k.inner + (col - c * k.inner)] = make_double2(ta, tb);
+        }
+      }
+      __syncthreads();
+    }
+  }
+}
+
+template <bool kBwd, int kMode, int kVec>
+__device__ __forceinline__ void body(const KArgs& k) {
+  if (kMode == kFlat) flat_body<kBwd, kVec>(k);
+  else if (kMode == kRows) rows_body<kBwd, kVec>(k);
+  else cols_body<kBwd, kVec>(k);
+}
+
+}  // namespace
+
+template <int kMode, int kVec>
+__global__ void __launch_bounds__(kThreads) arelu_forward_kernel(const KArgs k) {
+  body<false, kMode, kVec>(k);
+}
+
+template <int kMode, int kVec>
+__global__ void __launch_bounds__(kThreads) arelu_backward_kernel(const KArgs k) {
+  body<true, kMode, kVec>(k);
+}
+
+// Second pass: one block per channel sums that channel's `per` partials in
+// a fixed order and applies the shared finish_* definitions.
+__global__ void __launch_bounds__(kThreads)
+    arelu_reduce_kernel(const double2* partial, size_t per, size_t channels,
+                        const Coeffs* coeffs, Coeffs c0, double* sums) {
+  for (size_t c = blockIdx.x; c < channels; c += gridDim.x) {
+    double sa = 0.0, sb = 0.0;
+    for (size_t e = threadIdx.x; e < per; e += blockDim.x) {
+      const double2 p = partial[c * per + e];
+      sa += p.x;
+      sb += p.y;
+    }
+    block_reduce(sa, sb);
+    if (threadIdx.x == 0) {
+      const Coeffs co = channels == 1 ? c0 : coeffs[c];
+      sums[c] = arelu::finish_dalpha(co, sa);
+      sums[channels + c] = arelu::finish_dbeta(co, sb);
+    }
+  }
+}
+
+namespace {
+
+// ---- host side -------------------------------------------------------------------
+
+// Clears the runtime's sticky "last error" for non-sticky failures, so a
+// failed allocation does not resurface at the next launch check.
+int fail(cudaError_t e) {
+  (void)cudaGetLastError();
+  return static_cast<int>(e);
+}
+
+#define ARELU_TRY(expr)                        \
+  do {                                         \
+    const cudaError_t arelu_e_ = (expr);       \
+    if (arelu_e_ != cudaSuccess) return fail(arelu_e_); \
+  } while (0)
+
+struct DeviceState {
+  std::mutex mu;  // held while enqueueing, and across the waits of backward()
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  int sm_count = 1;
+  std::unordered_map<const void*, int> occupancy;
+  double2* partial = nullptr;
+  size_t partial_cap = 0;  // elements
+  Coeffs* coeffs = nullptr;
+  size_t coeffs_cap = 0;
+  double* d_sums = nullptr;
+  double* h_sums = nullptr;  // pinned
+  size_t sums_cap = 0;
+  char* staging = nullptr;  // pinned, kStagingBytes
+};
+
+// Never destroyed: tearing down streams from static destructors races the
+// CUDA runtime's own shutdown.
+std::mutex g_states_mu;
+std::vector<DeviceState*>* g_states = nullptr;
+
+int state_for(int device, DeviceState** out) {
+  const Probe& p = probe();
+  if (p.error != 0) return p.error;
+  if (device < 0 || device >= p.device_count) return cudaErrorInvalidDevice;
+  std::lock_guard<std::mutex> lock(g_states_mu);
+  if (g_states == nullptr) g_states = new std::vector<DeviceState*>(p.device_count, nullptr);
+  DeviceState*& s = (*g_states)[device];
+  if (s == nullptr) {
+    ARELU_TRY(cudaSetDevice(device));
+    std::unique_ptr<DeviceState> ns(new DeviceState());
+    ns->device = device;
+    ARELU_TRY(cudaDeviceGetAttribute(&ns->sm_count, cudaDevAttrMultiProcessorCount, device));
+    ARELU_TRY(cudaStreamCreateWithFlags(&ns->stream, cudaStreamNonBlocking));
+    s = ns.release();
+  }
+  *out = s;
+  return cudaSetDevice(device) == cudaSuccess ? 0 : fail(cudaErrorInvalidDevice);
+}
+
+// Grows a scratch buffer; waits for the stream first, since enqueued work
+// may still read the old one.
+template <typename T>
+int grow_device(DeviceState* s, T** p, size_t* cap, size_t need) {
+  if (need <= *cap) return 0;
+  const size_t want = std::max(need, *cap * 2);
+  ARELU_TRY(cudaStreamSynchronize(s->stream));
+  if (*p != nullptr) cudaFree(*p);
+  *p = nullptr;
+  *cap = 0;
+  ARELU_TRY(cudaMalloc(reinterpret_cast<void**>(p), want * sizeof(T)));
+  *cap = want;
+  return 0;
+}
+
+int grow_sums(DeviceState* s, size_t need) {
+  if (need <= s->sums_cap) return 0;
+  ARELU_TRY(cudaStreamSynchronize(s->stream));
+  if (s->d_sums != nullptr) cudaFree(s->d_sums);
+  if (s->h_sums != nullptr) cudaFreeHost(s->h_sums);
+  s->d_sums = nullptr;
+  s->h_sums = nullptr;
+  s->sums_cap = 0;
+  ARELU_TRY(cudaMalloc(reinterpret_cast<void**>(&s->d_sums), need * sizeof(double)));
+  ARELU_TRY(cudaMallocHost(reinterpret_cast<void**>(&s->h_sums), need * sizeof(double)));
+  s->sums_cap = need;
+  return 0;
+}
+
+int blocks_per_sm(DeviceState* s, const void* fn) {
+  auto it = s->occupancy.find(fn);
+  if (it != s->occupancy.end()) return it->second;
+  int b = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, fn, kThreads, 0) != cudaSuccess || b < 1) {
+    (void)cudaGetLastError();
+    b = 1;
+  }
+  s->occupancy.emplace(fn, b);
+  return b;
+}
+
+size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
+
+struct Plan {
+  Mode mode = kFlat;
+  int vec = 1;
+  size_t work = 0;          // grid-stride units: vectors (flat), warp items (rows), block items (cols)
+  size_t partial_per = 0;   // partials per channel
+};
+
+Plan make_plan(KArgs& k) {
+  Plan p;
+  const bool al = aligned16(k.x) && aligned16(k.out) && (k.g == nullptr || aligned16(k.g));
+  if (k.channels == 1) {
+    p.mode = kFlat;
+    p.vec = al ? 4 : 1;
+    p.work = p.vec == 4 ? ceil_div(k.n, 4) : k.n;
+    return p;
+  }
+  const size_t period = k.channels * k.inner, outer = k.n / period;
+  if (k.inner >= kRowMin || outer < kColsMinOuter) {
+    p.mode = kRows;
+    p.vec = al && k.inner % 4 == 0 ? 4 : 1;
+    k.chunks_per_row = ceil_div(k.inner, kChunk);
+    k.items = outer * k.channels * k.chunks_per_row;
+    p.work = k.items;
+    p.partial_per = outer * k.chunks_per_row;
+    return p;
+  }
+  p.mode = kCols;
+  p.vec = al && period % 4 == 0 ? 4 : 1;
+  k.period = period;
+  k.outer = outer;
+  k.cols_v = period / p.vec;
+  k.tx = std::min<size_t>(kThreads, k.cols_v);
+  k.ty = kThreads / k.tx;
+  k.band = std::max<size_t>(k.ty * 16, kBandMin);
+  k.nbands = ceil_div(outer, k.band);
+  k.ntiles = ceil_div(k.cols_v, k.tx);
+  p.work = k.nbands * k.ntiles;
+  p.partial_per = k.nbands * k.inner;
+  return p;
+}
+
+template <bool kBwd>
+const void* kernel_for(const Plan& p) {
+#define ARELU_K(M, V) \
+  (kBwd ? reinterpret_cast<const void*>(&arelu_backward_kernel<M, V>) \
+        : reinterpret_cast<const void*>(&arelu_forward_kernel<M, V>))
+  switch (p.mode * 2 + (p.vec == 4 ? 1 : 0)) {
+    case 0: return ARELU_K(kFlat, 1);
+    case 1: return ARELU_K(kFlat, 4);
+    case 2: return ARELU_K(kRows, 1);
+    case 3: return ARELU_K(kRows, 4);
+    case 4: return ARELU_K(kCols, 1);
+    default: return ARELU_K(kCols, 4);
+  }
+#undef ARELU_K
+}
+
+unsigned grid_for(DeviceState* s, const Plan& p, const void* fn) {
+  const size_t cap = size_t(s->sm_count) * blocks_per_sm(s, fn);
+  size_t need;
+  if (p.mode == kFlat) need = ceil_div(p.work, size_t(kThreads) * kUnroll);
+  else if (p.mode == kRows) need = ceil_div(p.work, kWarps);
+  else need = p.work;
+  return static_cast<unsigned>(std::max<size_t>(1, std::min(cap, need)));
+}
+
+std::vector<Coeffs> host_coeffs(size_t channels, const float* alpha, const float* beta) {
+  std::vector<Coeffs> co(channels);
+  for (size_t c = 0; c < channels; ++c) co[c] = arelu::make_coeffs(alpha[c], beta[c]);
+  return co;
+}
+
+// Enqueues the first pass (and for backward, the second pass and the copy of
+// the sums into s->h_sums). Called with s->mu held.
+template <bool kBwd>
+int enqueue(DeviceState* s, const float* x, const float* g, float* out, const Layout& l,
+            const float* alpha, const float* beta) {
+  (void)cudaGetLastError();
+  KArgs k{};
+  k.x = x;
+  k.g = g;
+  k.out = out;
+  k.n = l.n;
+  k.channels = l.channels;
+  k.inner = l.channels == 1 ? 1 : l.inner;
+  const std::vector<Coeffs> co = host_coeffs(l.channels, alpha, beta);
+  k.c0 = co[0];
+  if (kBwd) ARELU_TRY(static_cast<cudaError_t>(grow_sums(s, 2 * l.channels)));
+  if (l.n == 0) {
+    if (kBwd) {
+      for (size_t c = 0; c < l.channels; ++c) {
+        s->h_sums[c] = arelu::finish_dalpha(co[c], 0.0);
+        s->h_sums[l.channels + c] = arelu::finish_dbeta(co[c], 0.0);
+      }
+    }
+    return 0;
+  }
+  const Plan p = make_plan(k);
+  if (l.channels > 1) {
+    ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->coeffs, &s->coeffs_cap, l.channels)));
+    // Pageable source: the runtime stages it before returning, stream-ordered.
+    ARELU_TRY(cudaMemcpyAsync(s->coeffs, co.data(), l.channels * sizeof(Coeffs),
+                              cudaMemcpyHostToDevice, s->stream));
+    k.coeffs = s->coeffs;
+  }
+  const void* fn = kernel_for<kBwd>(p);
+  const unsigned grid = grid_for(s, p, fn);
+  size_t per = p.partial_per;
+  if (kBwd) {
+    if (p.mode == kFlat) per = grid;
+    ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->partial, &s->partial_cap, per * l.channels)));
+    k.partial = s->partial;
+  }
+  void* args[] = {&k};
+  ARELU_TRY(cudaLaunchKernel(fn, dim3(grid), dim3(kThreads), args, 0, s->stream));
+  ARELU_TRY(cudaGetLastError());
+  if (kBwd) {
+    const unsigned rgrid = static_cast<unsigned>(std::min<size_t>(l.channels, 65535));
+    arelu_reduce_kernel<<<rgrid, kThreads, 0, s->stream>>>(s->partial, per, l.channels, k.coeffs,
+                                                          k.c0, s->d_sums);
+    ARELU_TRY(cudaGetLastError());
+    ARELU_TRY(cudaMemcpyAsync(s->h_sums, s->d_sums, 2 * l.channels * sizeof(double),
+                              cudaMemcpyDeviceToHost, s->stream));
+  }
+  return 0;
+}
+
+// A host callback's job: finish the host-side writes, then report.
+struct Job {
+  Done done = nullptr;
+  void* user = nullptr;
+  int status = 0;
+  // backward: copy the pinned sums out
+  const double* sums_src = nullptr;
+  double* sums_dst = nullptr;
+  size_t sums_count = 0;
+  // download: one chunk per callback, in stream order
+  std::vector<std::pair<char*, size_t>> chunks;  // (dst, bytes)
+  size_t next = 0;
+  const char* staging = nullptr;
+};
+
+void CUDART_CB on_chunk(cudaStream_t, cudaError_t status, void* p) {
+  Job* job = static_cast<Job*>(p);
+  const auto& ch = job->chunks[job->next++];
+  if (status != cudaSuccess && job->status == 0) job->status = status;
+  if (job->status == 0) std::memcpy(ch.first, job->staging, ch.second);
+  if (job->next == job->chunks.size()) {
+    job->done(job->status, job->user);
+    delete job;
+  }
+}
+
+void CUDART_CB on_done(cudaStream_t, cudaError_t status, void* p) {
+  Job* job = static_cast<Job*>(p);
+  if (status == cudaSuccess && job->sums_dst != nullptr)
+    std::memcpy(job->sums_dst, job->sums_src, job->sums_count * sizeof(double));
+  job->done(static_cast<int>(status), job->user);
+  delete job;
+}
+
+// On an enqueue failure after callbacks were added, waits so that none of
+// them still writes to host memory the caller is about to release.
+int abandon(DeviceState* s, int err) {
+  (void)cudaStreamSynchronize(s->stream);
+  (void)cudaGetLastError();
+  return err;
+}
+
+}  // namespace
+
+// ---- the public API -------------------------------------------------------------------
+
+const Probe& probe() {
+  static Probe p;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    cudaRuntimeGetVersion(&p.runtime_version);
+    if (cudaDriverGetVersion(&p.driver_version) != cudaSuccess) p.driver_version = 0;
+    int n = 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    p.error = static_cast<int>(e);
+    p.device_count = e == cudaSuccess ? n : 0;
+    if (e == cudaSuccess && n == 0) p.error = cudaErrorNoDevice;
+    (void)cudaGetLastError();
+  });
+  return p;
+}
+
+const char* error_name(int code) { return cudaGetErrorName(static_cast<cudaError_t>(code)); }
+const char* error_string(int code) { return cudaGetErrorString(static_cast<cudaError_t>(code)); }
+
+int device_props(int device, DeviceProps* out) {
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  cudaDeviceProp prop;
+  ARELU_TRY(cudaGetDeviceProperties(&prop, device));
+  out->name = prop.name;
+  out->major = prop.major;
+  out->minor = prop.minor;
+  out->total_memory = prop.totalGlobalMem;
+  out->sm_count = prop.multiProcessorCount;
+  return 0;
+}
+
+int mem_info(int device, size_t* free_bytes, size_t* total_bytes) {
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  ARELU_TRY(cudaMemGetInfo(free_bytes, total_bytes));
+  return 0;
+}
+
+int buffer_alloc(int device, size_t bytes, void** ptr) {
+  *ptr = nullptr;
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  if (bytes == 0) return 0;
+  ARELU_TRY(cudaMalloc(ptr, bytes));
+  return 0;
+}
+
+int buffer_free(int device, void* ptr) {
+  if (ptr == nullptr) return 0;
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  std::lock_guard<std::mutex> lock(s->mu);
+  // Enqueued work may still use the buffer.
+  const cudaError_t w = cudaStreamSynchronize(s->stream);
+  const cudaError_t f = cudaFree(ptr);
+  if (w != cudaSuccess) return fail(w);
+  if (f != cudaSuccess) return fail(f);
+  return 0;
+}
+
+int upload(int device, void* dst, const void* src, size_t bytes) {
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  if (bytes == 0) return 0;
+  std::lock_guard<std::mutex> lock(s->mu);
+  ARELU_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s->stream));
+  ARELU_TRY(cudaStreamSynchronize(s->stream));
+  return 0;
+}
+
+int download(int device, void* dst, const void* src, size_t bytes) {
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (bytes != 0) ARELU_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s->stream));
+  ARELU_TRY(cudaStreamSynchronize(s->stream));
+  return 0;
+}
+
+int copy(int device, void* dst, const void* src, size_t bytes) {
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  if (bytes == 0 || dst == src) return 0;
+  std::lock_guard<std::mutex> lock(s->mu);
+  ARELU_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s->stream));
+  return 0;
+}
+
+int synchronize(int device) {
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  ARELU_TRY(cudaStreamSynchronize(s->stream));
+  return 0;
+}
+
+int forward(int device, const float* x, float* y, const Layout& layout, const float* alpha,
+            const float* beta) {
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  std::lock_guard<std::mutex> lock(s->mu);
+  return enqueue<false>(s, x, nullptr, y, layout, alpha, beta);
+}
+
+int backward(int device, const float* x, const float* g, float* dx, const Layout& layout,
+             const float* alpha, const float* beta, double* sums) {
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  // Held until the sums are read: no other call may reuse h_sums meanwhile.
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (int e = enqueue<true>(s, x, g, dx, layout, alpha, beta)) return e;
+  ARELU_TRY(cudaStreamSynchronize(s->stream));
+  std::memcpy(sums, s->h_sums, 2 * layout.channels * sizeof(double));
+  return 0;
+}
+
+int forward_async(int device, const float* x, float* y, const Layout& layout, const float* alpha,
+                  const float* beta, Done done, void* user) {
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (int e = enqueue<false>(s, x, nullptr, y, layout, alpha, beta)) return e;
+  Job* job = new Job();
+  job->done = done;
+  job->user = user;
+  const cudaError_t e = cudaStreamAddCallback(s->stream, on_done, job, 0);
+  if (e != cudaSuccess) {
+    delete job;
+    return fail(e);
+  }
+  return 0;
+}
+
+int backward_async(int device, const float* x, const float* g, float* dx, const Layout& layout,
+                   const float* alpha, const float* beta, double* sums, Done done, void* user) {
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (int e = enqueue<true>(s, x, g, dx, layout, alpha, beta)) return e;
+  Job* job = new Job();
+  job->done = done;
+  job->user = user;
+  job->sums_src = s->h_sums;
+  job->sums_dst = sums;
+  job->sums_count = 2 * layout.channels;
+  if (layout.n == 0) {  // sums were written on the host: copy them now
+    std::memcpy(sums, s->h_sums, job->sums_count * sizeof(double));
+    job->sums_dst = nullptr;
+  }
+  const cudaError_t e = cudaStreamAddCallback(s->stream, on_done, job, 0);
+  if (e != cudaSuccess) {
+    delete job;
+    return fail(e);
+  }
+  return 0;
+}
+
+int download_async(int device, void* dst, const void* src, size_t bytes, Done done, void* user) {
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (bytes == 0) {
+    Job* job = new Job();
+    job->done = done;
+    job->user = user;
+    const cudaError_t e = cudaStreamAddCallback(s->stream, on_done, job, 0);
+    if (e != cudaSuccess) {
+      delete job;
+      return fail(e);
+    }
+    return 0;
+  }
+  if (s->staging == nullptr) ARELU_TRY(cudaMallocHost(reinterpret_cast<void**>(&s->staging), kStagingBytes));
+  Job* job = new Job();
+  job->done = done;
+  job->user = user;
+  job->staging = s->staging;
+  for (size_t off = 0; off < bytes; off += kStagingBytes)
+    job->chunks.emplace_back(static_cast<char*>(dst) + off, std::min(kStagingBytes, bytes - off));
+  // The job deletes itself after the last chunk's callback. If enqueueing
+  // fails midway, the queued callbacks never reach the last chunk (so never
+  // report or delete); wait for them, then clean up here.
+  size_t queued = 0;
+  for (size_t i = 0; i < job->chunks.size(); ++i) {
+    cudaError_t e = cudaMemcpyAsync(s->staging, static_cast<const char*>(src) + i * kStagingBytes,
+                                    job->chunks[i].second, cudaMemcpyDeviceToHost, s->stream);
+    if (e == cudaSuccess) e = cudaStreamAddCallback(s->stream, on_chunk, job, 0);
+    if (e != cudaSuccess) {
+      const int err = fail(e);
+      if (queued == 0) {
+        delete job;
+        return err;
+      }
+      abandon(s, err);
+      delete job;
+      return err;
+    }
+    ++queued;
+  }
+  return 0;
+}
+
+}  // namespace arelu_cuda
