@@ -133,6 +133,22 @@ function gradients<T>(dx: T, r: Resolved, sums: Float64Array): Gradients<T> {
 // Reused by synchronous scalar-parameter calls (read before returning).
 const scalarSums = new Float64Array(2);
 
+/** A plain number parameter (or its default); undefined sends the call to full validation. */
+function fastParam(params: Params | undefined, key: 'alpha' | 'beta', dflt: number): number | undefined {
+  if (params === undefined) return dflt;
+  if (typeof params !== 'object' || params === null) return undefined;
+  const v = params[key];
+  return v === undefined ? dflt : typeof v === 'number' ? v : undefined;
+}
+
+/** opts with only a plain, non-aliasing (or exactly in-place) Float32Array out. */
+function fastOut(x: Float32Array, opts: Options): Float32Array | undefined {
+  if (typeof opts !== 'object' || opts === null || opts.shape !== undefined || opts.channelAxis !== undefined) return undefined;
+  const out = opts.out;
+  if (!(out instanceof Float32Array) || out.length !== x.length) return undefined;
+  return out === x || out.buffer !== x.buffer ? out : undefined;
+}
+
 /**
  * AReLU forward: y = x * (1 + sigmoid(beta)) for x > 0, x * clamp(alpha, 0.01, 0.99) for x < 0.
  *
@@ -152,6 +168,24 @@ export function forward(x: Float32Array, params?: Params, opts?: Options<Float32
 export function forward(x: DeviceBuffer, params?: Params, opts?: Options<DeviceBuffer>): DeviceBuffer;
 export function forward(x: Input, params?: Params, opts?: Options): Input;
 export function forward(x: Input, params?: Params, opts?: Options): Input {
+  // Fast path for the common small call (scalar numbers, optional plain
+  // out): a few type checks, then the native call, which re-checks lengths
+  // and overlap itself. Anything else takes the full validation below.
+  if (x instanceof Float32Array && x.length !== 0) {
+    const alpha = fastParam(params, 'alpha', 0.9), beta = fastParam(params, 'beta', 2.0);
+    if (alpha !== undefined && beta !== undefined) {
+      if (opts === undefined) {
+        const out = new Float32Array(x.length);
+        native.forward(x, out, alpha, beta, 1, 1);
+        return out;
+      }
+      const out = fastOut(x, opts);
+      if (out !== undefined) {
+        native.forward(x, out, alpha, beta, 1, 1);
+        return out;
+      }
+    }
+  }
   const c = prepare(x, undefined, false, params, opts);
   if (c.r.channels === 0) return c.kind === 'host' ? c.out : deviceOut(c, opts?.out);
   if (c.kind === 'host') {
@@ -184,6 +218,17 @@ export function backward(x: Float32Array, dy: Float32Array, params?: Params, opt
 export function backward(x: DeviceBuffer, dy: DeviceBuffer, params?: Params, opts?: Options<DeviceBuffer>): Gradients<DeviceBuffer, number>;
 export function backward(x: Input, dy: Input, params?: Params, opts?: Options): Gradients<Input>;
 export function backward(x: Input, dy: Input, params?: Params, opts?: Options): Gradients<Input> {
+  if (x instanceof Float32Array && x.length !== 0 && dy instanceof Float32Array && dy.length === x.length &&
+      (dy.buffer !== x.buffer || dy.byteOffset === x.byteOffset)) {
+    const alpha = fastParam(params, 'alpha', 0.9), beta = fastParam(params, 'beta', 2.0);
+    if (alpha !== undefined && beta !== undefined) {
+      const out = opts === undefined ? new Float32Array(x.length) : fastOut(x, opts);
+      if (out !== undefined && (out === dy || out.buffer !== dy.buffer)) {
+        native.backward(x, dy, out, alpha, beta, 1, 1, scalarSums);
+        return { dx: out, dAlpha: scalarSums[0], dBeta: scalarSums[1] };
+      }
+    }
+  }
   const c = prepare(x, dy, true, params, opts);
   const sums = c.r.perChannel ? new Float64Array(2 * c.r.channels) : scalarSums;
   if (c.r.channels === 0) return gradients(c.kind === 'host' ? c.out : deviceOut(c, opts?.out), c.r, sums);

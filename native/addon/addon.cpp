@@ -22,7 +22,7 @@ struct CpuCall {
   const float* g = nullptr;
   float* out = nullptr;
   arelu::Layout layout;
-  std::vector<float> alpha, beta;
+  ParamArray alpha, beta;
   double* sums = nullptr;  // backward: [dAlpha x channels, dBeta x channels]
 
   void run() const {
@@ -58,8 +58,8 @@ CpuCall parse_call(const Napi::CallbackInfo& info, bool backward) {
   call.layout.inner = count_arg(info, i++, "inner");
   const std::string bad = arelu::check_layout(call.layout);
   if (!bad.empty()) throw_range(env, "Invalid layout for x: " + bad);
-  call.alpha = params_arg(info, alpha_i, "alpha", call.layout.channels);
-  call.beta = params_arg(info, beta_i, "beta", call.layout.channels);
+  call.alpha = param_array_arg(info, alpha_i, "alpha", call.layout.channels);
+  call.beta = param_array_arg(info, beta_i, "beta", call.layout.channels);
   if (backward) {
     Napi::Float64Array sums = float64_arg(info, i++, "sums");
     if (sums.ElementLength() != 2 * call.layout.channels)

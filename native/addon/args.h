@@ -59,18 +59,39 @@ inline size_t count_arg(const Napi::CallbackInfo& info, size_t i, const char* na
   return static_cast<size_t>(v);
 }
 
-// Parameters: a number (one channel) or a Float32Array of `channels` values.
-inline std::vector<float> params_arg(const Napi::CallbackInfo& info, size_t i, const char* name,
-                                     size_t channels) {
+// Parameters of a call, copied at entry (a caller cannot change them while
+// an async call runs). One channel needs no heap allocation.
+struct ParamArray {
+  float one = 0.0f;
+  std::vector<float> many;
+  const float* data() const { return many.empty() ? &one : many.data(); }
+};
+
+// A number (broadcast to every channel) or a Float32Array of `channels` values.
+inline ParamArray param_array_arg(const Napi::CallbackInfo& info, size_t i, const char* name,
+                                  size_t channels) {
   Napi::Env env = info.Env();
+  ParamArray p;
   if (i < info.Length() && info[i].IsNumber()) {
-    return std::vector<float>(channels, static_cast<float>(info[i].As<Napi::Number>().DoubleValue()));
+    p.one = static_cast<float>(info[i].As<Napi::Number>().DoubleValue());
+    if (channels > 1) p.many.assign(channels, p.one);
+    return p;
   }
   const F32View v = float32_arg(info, i, name);
   if (v.length != channels)
     throw_range(env, std::string("Expected ") + name + " to have " + std::to_string(channels) +
                          " values (one per channel) but it has " + std::to_string(v.length));
-  return std::vector<float>(v.data, v.data + v.length);
+  if (channels == 1) p.one = v.data[0];
+  else p.many.assign(v.data, v.data + v.length);
+  return p;
+}
+
+// The same, as a vector of `channels` values (for device calls, which copy
+// the parameters to the GPU anyway).
+inline std::vector<float> params_arg(const Napi::CallbackInfo& info, size_t i, const char* name,
+                                     size_t channels) {
+  ParamArray p = param_array_arg(info, i, name, channels);
+  return p.many.empty() ? std::vector<float>(1, p.one) : std::move(p.many);
 }
 
 // out must equal `in` exactly or not overlap it at all.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "arelu_math.h"
@@ -33,6 +34,27 @@ constexpr size_t kGroupElems = 1 << 18;
 constexpr size_t kMaxPeriod = 1 << 18;  // bounds the per-thread slot scratch
 
 size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
+
+// A value-initialised array that lives on the stack up to N elements: small
+// calls (the common 1-channel case) then make no heap allocation at all.
+template <class T, size_t N>
+class SmallArray {
+ public:
+  explicit SmallArray(size_t n) : n_(n) {
+    if (n > N) heap_.reset(new T[n]());
+  }
+  T* data() { return n_ > N ? heap_.get() : inline_; }
+  const T* data() const { return n_ > N ? heap_.get() : inline_; }
+  T& operator[](size_t i) { return data()[i]; }
+  const T& operator[](size_t i) const { return data()[i]; }
+
+ private:
+  size_t n_;
+  T inline_[N] = {};
+  std::unique_ptr<T[]> heap_;
+};
+
+using CoeffArray = SmallArray<Coeffs, 1>;
 
 struct Plan {
   bool rows = true;
@@ -86,7 +108,7 @@ struct SlotTables {
   std::vector<uint32_t> channel;
 };
 
-SlotTables make_slots(const Plan& p, const std::vector<Coeffs>& co) {
+SlotTables make_slots(const Plan& p, const CoeffArray& co) {
   SlotTables t;
   t.a.resize(p.slots);
   t.b.resize(p.slots);
@@ -100,10 +122,8 @@ SlotTables make_slots(const Plan& p, const std::vector<Coeffs>& co) {
   return t;
 }
 
-std::vector<Coeffs> make_all_coeffs(size_t channels, const float* alpha, const float* beta) {
-  std::vector<Coeffs> co(channels);
+void fill_coeffs(CoeffArray& co, size_t channels, const float* alpha, const float* beta) {
   for (size_t c = 0; c < channels; ++c) co[c] = make_coeffs(alpha[c], beta[c]);
-  return co;
 }
 
 int max_threads_for(size_t n) { return n < kSerialBelow ? 1 : ThreadPool::instance().threads(); }
@@ -134,7 +154,8 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
   const Plan p = make_plan(layout);
   if (p.ntasks == 0) return;
   const CpuKernels& k = current_kernels();
-  const std::vector<Coeffs> co = make_all_coeffs(p.channels, alpha, beta);
+  CoeffArray co(p.channels);
+  fill_coeffs(co, p.channels, alpha, beta);
   if (p.rows) {
     auto body = [&](size_t task, int) {
       const size_t end = std::min(p.npieces, (task + 1) * p.pieces_per_task);
@@ -161,13 +182,14 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
                   const float* alpha, const float* beta, double* dalpha, double* dbeta) {
   const Plan p = make_plan(layout);
   const size_t C = p.channels;
-  std::vector<double> sum_a(C, 0.0), sum_b(C, 0.0);
-  const std::vector<Coeffs> co = make_all_coeffs(C, alpha, beta);
+  SmallArray<double, 1> sum_a(C), sum_b(C);
+  CoeffArray co(C);
+  fill_coeffs(co, C, alpha, beta);
   const CpuKernels& k = current_kernels();
   const int threads = max_threads_for(p.n);
 
   if (p.ntasks > 0 && p.rows) {
-    std::vector<double> partial(2 * p.npieces);
+    SmallArray<double, 8> partial(2 * p.npieces);
     auto body = [&](size_t task, int) {
       const size_t end = std::min(p.npieces, (task + 1) * p.pieces_per_task);
       for (size_t id = task * p.pieces_per_task; id < end; ++id) {
