@@ -154,3 +154,28 @@ export function alloc(length: number, opts?: DeviceOptions): DeviceBuffer {
 export function checkLive(buf: DeviceBuffer, name: string): void {
   if (buf.freed) throw codedError('ERR_ARELU_FREED', `Expected a live DeviceBuffer for ${name} but it was freed`);
 }
+
+/**
+ * Waits until all work queued on the device's stream is done. `forward`
+ * with DeviceBuffers only queues its kernel (as CUDA frameworks do); a
+ * download, `backward` (which returns its sums) and this call wait for it.
+ * An error of queued work is reported here as `ERR_ARELU_CUDA`.
+ * @throws {Error} `ERR_ARELU_NO_CUDA`, `ERR_ARELU_CUDA`
+ * @example arelu.forward(xd, params, { out: yd }); arelu.cuda.synchronize();
+ */
+export function synchronize(opts?: DeviceOptions): void {
+  const device = checkDevice(opts);
+  requireCuda();
+  native.cuda.synchronize(device);
+}
+
+/**
+ * Free and total device memory in bytes (cudaMemGetInfo).
+ * @throws {Error} `ERR_ARELU_NO_CUDA`
+ * @example const { free, total } = arelu.cuda.memInfo();
+ */
+export function memInfo(opts?: DeviceOptions): { free: number; total: number } {
+  const device = checkDevice(opts);
+  requireCuda();
+  return native.cuda.memInfo(device);
+}

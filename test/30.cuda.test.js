@@ -1,0 +1,561 @@
+'use strict';
+// The CUDA path. Without a usable GPU (CI, development machines): every
+// arelu.cuda call and every forward/backward with DeviceBuffers reports
+// ERR_ARELU_NO_CUDA with the reason, and the GPU suites below are reported
+// as skipped with that reason. On a GPU (bench/device-check.sh): the float64
+// reference of SPEC §1 on random data and every edge case, poisoned outputs,
+// all layout plans (scalar, NCHW, NHWC, vector and scalar loads),
+// determinism, CPU/GPU agreement, async forms, handles, memory.
+const { expect } = require('chai');
+const { spawnSync } = require('child_process');
+const path = require('path');
+const os = require('os');
+const arelu = require('..');
+const native = require('../dist/native').native;
+const h = require('./helpers');
+
+const info = arelu.info();
+const AVAILABLE = arelu.cuda.isAvailable();
+const REASON = info.cuda.reason;
+const SKIP_TITLE = AVAILABLE ? '' : ` (skipped: no CUDA device: ${REASON})`;
+
+// Every entry point of the native `cuda` object, with arguments of the
+// right shape (the device ones cannot exist without a GPU: plain objects).
+const fakeHandle = {};
+const NATIVE_CALLS = {
+  devices: [],
+  memInfo: [0],
+  alloc: [4, 0],
+  upload: [new Float32Array(4), 0],
+  download: [fakeHandle, new Float32Array(4)],
+  downloadAsync: [fakeHandle, new Float32Array(4)],
+  free: [fakeHandle],
+  isFreed: [fakeHandle],
+  forward: [fakeHandle, fakeHandle, 0.9, 2, 1, 1],
+  backward: [fakeHandle, fakeHandle, fakeHandle, 0.9, 2, 1, 1, new Float64Array(2)],
+  forwardAsync: [fakeHandle, fakeHandle, 0.9, 2, 1, 1],
+  backwardAsync: [fakeHandle, fakeHandle, fakeHandle, 0.9, 2, 1, 1, new Float64Array(2)],
+  copy: [fakeHandle, fakeHandle],
+  synchronize: [0],
+};
+
+function caught(fn) {
+  try { fn(); } catch (e) { return e; }
+  throw new Error('expected a throw');
+}
+async function rejected(fn) {
+  try { await fn(); } catch (e) { return e; }
+  throw new Error('expected a rejection');
+}
+function expectNoCuda(e) {
+  expect(e).to.be.instanceOf(Error);
+  expect(e.code, e.message).to.equal('ERR_ARELU_NO_CUDA');
+  expect(e.reason).to.equal(REASON);
+  expect(e.message).to.include(REASON);
+}
+
+// A DeviceBuffer object that never came from the addon (its class's
+// prototype, no native handle behind it).
+function forgedBuffer(length = 4) {
+  const b = Object.create(arelu.DeviceBuffer.prototype);
+  Object.defineProperty(b, 'length', { value: length });
+  Object.defineProperty(b, 'device', { value: 0 });
+  Object.defineProperty(b, 'handle', { value: {} });
+  return b;
+}
+
+describe('arelu.cuda: status (every machine)', function () {
+  it('info().cuda says whether CUDA is compiled and available, with the reason when not', function () {
+    expect(info.cuda.compiled).to.be.a('boolean');
+    expect(info.cuda.available).to.equal(AVAILABLE);
+    if (AVAILABLE) {
+      expect(info.cuda.reason).to.equal('');
+      expect(info.cuda.devices.length).to.equal(info.cuda.deviceCount).and.to.be.above(0);
+    } else {
+      expect(info.cuda.reason).to.be.a('string').with.length.above(10);
+      expect(info.cuda.deviceCount).to.equal(0);
+      expect(info.cuda.devices).to.deep.equal([]);
+    }
+    if (!info.cuda.compiled) expect(info.cuda.reason).to.match(/^not compiled/);
+  });
+
+  it('a CUDA build reports the runtime and driver versions and names the CUDA error', function () {
+    // ARELU_EXPECT_CUDA=1 (set by bench/device-check.sh) turns a build
+    // without CUDA into a failure instead of a skip.
+    if (process.env.ARELU_EXPECT_CUDA === '1') expect(info.cuda.compiled, 'CUDA compiled in').to.equal(true);
+    if (!info.cuda.compiled) this.skip();
+    expect(info.cuda.runtimeVersion).to.be.a('number').and.to.be.at.least(11000);
+    expect(info.cuda.driverVersion).to.be.a('number').and.to.be.at.least(0);
+    if (!AVAILABLE) expect(info.cuda.reason).to.match(/\(cudaError\w+\)/);
+  });
+
+  it('`arelu info` prints the CUDA status, versions and the reason', function () {
+    const r = spawnSync(process.execPath, [path.join(__dirname, '..', 'dist', 'cli.js'), 'info'],
+      { encoding: 'utf8', env: process.env });
+    expect(r.status, r.stderr).to.equal(0);
+    expect(r.stdout).to.include(`CUDA compiled:  ${info.cuda.compiled ? 'yes' : 'no'}`);
+    if (AVAILABLE) {
+      expect(r.stdout).to.include('CUDA available: yes');
+      for (const d of info.cuda.devices) expect(r.stdout).to.include(d.name);
+    } else {
+      expect(r.stdout).to.include(`CUDA available: no (${REASON})`);
+    }
+    if (info.cuda.compiled) {
+      expect(r.stdout).to.match(/CUDA runtime: +\d+\.\d/);
+      expect(r.stdout).to.match(/CUDA driver: +(\d+\.\d|none)/);
+    }
+  });
+});
+
+describe('arelu.cuda without a usable GPU', function () {
+  before(function () {
+    if (AVAILABLE) {
+      this.test.parent.title += ' (skipped: a CUDA device is available)';
+      this.skip();
+    }
+  });
+
+  it('isAvailable() is false and deviceCount() is 0', function () {
+    expect(arelu.cuda.isAvailable()).to.equal(false);
+    expect(arelu.cuda.deviceCount()).to.equal(0);
+  });
+
+  for (const [name, call] of [
+    ['devices()', () => arelu.cuda.devices()],
+    ['upload(x)', () => arelu.cuda.upload(new Float32Array([1, -2]))],
+    ['upload(x, { device: 0 })', () => arelu.cuda.upload(new Float32Array(3), { device: 0 })],
+    ['alloc(n)', () => arelu.cuda.alloc(16)],
+    ['alloc(0)', () => arelu.cuda.alloc(0)],
+    ['synchronize()', () => arelu.cuda.synchronize()],
+    ['memInfo()', () => arelu.cuda.memInfo()],
+  ]) {
+    it(`cuda.${name} throws ERR_ARELU_NO_CUDA with the reason`, function () {
+      expectNoCuda(caught(call));
+    });
+  }
+
+  it('argument errors still come first (TypeError / RangeError)', function () {
+    expect(() => arelu.cuda.upload([1, 2])).to.throw(TypeError, /Float32Array for x/);
+    expect(() => arelu.cuda.alloc('4')).to.throw(TypeError, /length/);
+    expect(() => arelu.cuda.alloc(-1)).to.throw(RangeError, /length/);
+    expect(() => arelu.cuda.upload(new Float32Array(1), { device: 1.5 })).to.throw(RangeError, /opts.device/);
+  });
+
+  for (const [name, args] of Object.entries(NATIVE_CALLS)) {
+    it(`the native cuda.${name} throws ERR_ARELU_NO_CUDA with the reason`, function () {
+      expect(native.cuda[name], `native.cuda.${name}`).to.be.a('function');
+      expectNoCuda(caught(() => native.cuda[name](...args)));
+    });
+  }
+
+  it('the native status() matches info()', function () {
+    const s = native.cuda.status();
+    expect(s.available).to.equal(false);
+    expect(s.compiled).to.equal(info.cuda.compiled);
+    expect(s.reason).to.equal(REASON);
+  });
+
+  describe('forward/backward with DeviceBuffer inputs', function () {
+    const x = () => forgedBuffer(4);
+    it('forward(DeviceBuffer) throws ERR_ARELU_NO_CUDA', function () {
+      expectNoCuda(caught(() => arelu.forward(x())));
+      expectNoCuda(caught(() => arelu.forward(x(), { alpha: 0.5 }, { out: x() })));
+    });
+    it('backward(DeviceBuffer, DeviceBuffer) throws ERR_ARELU_NO_CUDA', function () {
+      expectNoCuda(caught(() => arelu.backward(x(), x())));
+      expectNoCuda(caught(() => arelu.backward(x(), x(), {}, { shape: [1, 2, 2], channelAxis: 1 })));
+    });
+    it('forwardAsync / backwardAsync reject with ERR_ARELU_NO_CUDA', async function () {
+      expectNoCuda(await rejected(() => arelu.forwardAsync(x())));
+      expectNoCuda(await rejected(() => arelu.backwardAsync(x(), x())));
+    });
+    it('the DeviceBuffer methods throw ERR_ARELU_NO_CUDA', async function () {
+      const b = x();
+      expectNoCuda(caught(() => b.freed));
+      expectNoCuda(caught(() => b.download()));
+      expectNoCuda(caught(() => b.free()));
+      expectNoCuda(await rejected(() => b.downloadAsync()));
+    });
+    it('an object that only looks like a DeviceBuffer is a TypeError', function () {
+      const lookalike = { length: 4, byteLength: 16, device: 0, handle: {} };
+      expect(() => arelu.forward(lookalike)).to.throw(TypeError, /Float32Array or DeviceBuffer for x/);
+    });
+    it('mixing host arrays and DeviceBuffers is a TypeError', function () {
+      expect(() => arelu.backward(new Float32Array(4), x())).to.throw(TypeError, /dy/);
+      expect(() => arelu.forward(new Float32Array(4), {}, { out: x() })).to.throw(TypeError, /opts.out/);
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------------
+// On a GPU.
+
+const DEV_LAYOUTS = [
+  // [name, shape, channelAxis]: covers the flat, rows and cols plans with
+  // vector (16-byte) and scalar loads.
+  ['scalar, length 1', [1], undefined],
+  ['scalar, length 4097 (vector body + tail)', [4097], undefined],
+  ['scalar, length 1000003', [1000003], undefined],
+  ['NCHW, inner 256 (rows, vector)', [3, 4, 16, 16], 1],
+  ['NCHW, inner 130 (rows, scalar)', [2, 3, 130], 1],
+  ['NCHW, inner 9000 (rows, several chunks)', [2, 2, 9000], 1],
+  ['NCHW, inner 35, outer 2 (rows for few rows)', [2, 3, 5, 7], 1],
+  ['NHWC, C 8 (cols, vector)', [40, 5, 5, 8], 3],
+  ['NHWC, C 3 (cols, scalar)', [64, 7, 3], 2],
+  ['NHWC, C 2048 (cols, wide)', [48, 2048], 1],
+  ['NCHW, inner 6 (cols, scalar)', [64, 5, 6], 1],
+  ['NCHW, inner 8 (cols, vector)', [64, 4, 8], 1],
+];
+
+function layoutOf(shape, axis) {
+  if (axis === undefined) return { channels: 1, inner: 1 };
+  let inner = 1;
+  for (let i = axis + 1; i < shape.length; i++) inner *= shape[i];
+  return { channels: shape[axis], inner };
+}
+
+function paramsFor(channels, perChannel) {
+  if (!perChannel) return { alpha: 0.3 + 0.6 * h.random(), beta: 4 * h.random() - 2 };
+  const alpha = new Float32Array(channels), beta = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) { alpha[c] = 1.2 * h.random() - 0.1; beta[c] = 6 * h.random() - 3; }
+  return { alpha, beta };
+}
+
+function expectClose(got, ref, what) {
+  const i = h.firstMismatch(got, ref);
+  expect(i, `${what}: element ${i}: got ${got[i]}, want ${ref[i]}`).to.equal(-1);
+}
+
+function asArray(v) { return typeof v === 'number' ? [v] : Array.from(v); }
+
+// forward and backward on the GPU against the float64 reference, with
+// poisoned device outputs; returns the results.
+function checkOnGpu(x, dy, params, opts, channels, inner) {
+  const ref = h.reference(x, dy, params.alpha, params.beta, channels, inner);
+  const xd = arelu.cuda.upload(x), gd = arelu.cuda.upload(dy);
+  const yd = arelu.cuda.upload(h.poisoned(x.length)), dxd = arelu.cuda.upload(h.poisoned(x.length));
+  try {
+    expect(arelu.forward(xd, params, { ...opts, out: yd })).to.equal(yd);
+    const y = yd.download();
+    expect(h.countPoison(y), 'unwritten y elements').to.equal(0);
+    expectClose(y, ref.y, 'y');
+    const g = arelu.backward(xd, gd, params, { ...opts, out: dxd });
+    expect(g.dx).to.equal(dxd);
+    const dx = dxd.download();
+    expect(h.countPoison(dx), 'unwritten dx elements').to.equal(0);
+    expectClose(dx, ref.dx, 'dx');
+    const da = asArray(g.dAlpha), db = asArray(g.dBeta);
+    expect(da.length).to.equal(ref.dAlpha.length);
+    for (let c = 0; c < ref.dAlpha.length; c++) {
+      expect(h.sumClose(da[c], ref.dAlpha[c], ref.mag[c]), `dAlpha[${c}] = ${da[c]}, want ${ref.dAlpha[c]}`).to.equal(true);
+      expect(h.sumClose(db[c], ref.dBeta[c], ref.mag[c]), `dBeta[${c}] = ${db[c]}, want ${ref.dBeta[c]}`).to.equal(true);
+    }
+    return { y, dx, dAlpha: da, dBeta: db, mag: ref.mag };
+  } finally {
+    for (const b of [xd, gd, yd, dxd]) b.free();
+  }
+}
+
+describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
+  this.timeout(300000);
+  beforeEach(function () {
+    if (!AVAILABLE) this.skip();
+  });
+
+  describe('devices and buffers', function () {
+    it('devices() lists name, compute capability, memory and SM count', function () {
+      const ds = arelu.cuda.devices();
+      expect(ds.length).to.equal(arelu.cuda.deviceCount()).and.to.be.above(0);
+      ds.forEach((d, i) => {
+        expect(d.index).to.equal(i);
+        expect(d.name).to.be.a('string').with.length.above(0);
+        expect(d.computeCapability).to.match(/^\d+\.\d+$/);
+        expect(d.totalMemory).to.be.above(2 ** 30);
+        expect(d.multiProcessorCount).to.be.above(0);
+      });
+    });
+
+    it('upload/download round-trip unaligned views, SharedArrayBuffers and length 0', async function () {
+      for (const n of [0, 1, 3, 5, 1027]) {
+        for (const off of [0, 1, 3]) {
+          const base = h.randomArray(n + off + 2);
+          const src = base.subarray(off, off + n);
+          const d = arelu.cuda.upload(src);
+          expect(d.length).to.equal(n);
+          expect(d.byteLength).to.equal(4 * n);
+          expect(d.device).to.equal(0);
+          const into = new Float32Array(n + 5).subarray(1, 1 + n);
+          expect(d.download(into)).to.equal(into);
+          expect(Array.from(into)).to.deep.equal(Array.from(src));
+          expect(Array.from(await d.downloadAsync())).to.deep.equal(Array.from(src));
+          d.free();
+        }
+      }
+      const sab = new Float32Array(new SharedArrayBuffer(4 * 100));
+      sab.set(h.randomArray(100));
+      const d = arelu.cuda.upload(sab);
+      expect(Array.from(d.download(new Float32Array(new SharedArrayBuffer(400))))).to.deep.equal(Array.from(sab));
+      d.free();
+    });
+
+    it('downloadAsync of a buffer larger than the staging area (several chunks)', async function () {
+      const n = 40 * 2 ** 20 + 3; // 160 MB: three 64 MB chunks
+      const x = h.randomArray(n);
+      const d = arelu.cuda.upload(x);
+      const back = await d.downloadAsync();
+      d.free();
+      expect(Buffer.compare(Buffer.from(back.buffer), Buffer.from(x.buffer))).to.equal(0);
+    });
+
+    it('free() is idempotent; a freed buffer is ERR_ARELU_FREED everywhere', async function () {
+      const d = arelu.cuda.upload(new Float32Array([1, -1]));
+      expect(d.freed).to.equal(false);
+      d.free();
+      d.free();
+      expect(d.freed).to.equal(true);
+      const live = arelu.cuda.upload(new Float32Array([1, -1]));
+      for (const fn of [() => d.download(), () => arelu.forward(d), () => arelu.backward(d, live),
+        () => arelu.backward(live, d), () => arelu.forward(live, {}, { out: d })]) {
+        const e = caught(fn);
+        expect(e.code, e.message).to.equal('ERR_ARELU_FREED');
+      }
+      expect((await rejected(() => d.downloadAsync())).code).to.equal('ERR_ARELU_FREED');
+      expect((await rejected(() => arelu.forwardAsync(d))).code).to.equal('ERR_ARELU_FREED');
+      // The native layer checks on its own, too.
+      expect(caught(() => native.cuda.forward(d.handle, live.handle, 0.9, 2, 1, 1)).code).to.equal('ERR_ARELU_FREED');
+      live.free();
+    });
+
+    it('rejects forged handles with a TypeError (napi_type_tag)', function () {
+      const live = arelu.cuda.upload(new Float32Array(4));
+      const copyOfHandle = { ...live.handle };
+      const withProto = Object.create(live.handle);
+      for (const h2 of [{}, copyOfHandle, withProto, null, 42, new Float32Array(4)]) {
+        expect(() => native.cuda.download(h2, new Float32Array(4))).to.throw(TypeError, /DeviceBuffer handle/);
+        expect(() => native.cuda.forward(live.handle, h2, 0.9, 2, 1, 1)).to.throw(TypeError, /DeviceBuffer handle for out/);
+      }
+      expect(() => arelu.forward(forgedBuffer(4))).to.throw(TypeError, /DeviceBuffer handle/);
+      live.free();
+    });
+
+    it('checks lengths, layouts and devices (RangeError / TypeError)', function () {
+      const a = arelu.cuda.alloc(8), b = arelu.cuda.alloc(7);
+      expect(() => arelu.backward(a, b)).to.throw(RangeError, /dy/);
+      expect(() => arelu.forward(a, {}, { out: b })).to.throw(RangeError, /opts.out/);
+      expect(() => arelu.forward(a, {}, { shape: [2, 3], channelAxis: 1 })).to.throw(RangeError, /shape/);
+      expect(() => native.cuda.forward(a.handle, a.handle, 0.9, 2, 3, 1)).to.throw(RangeError, /layout/);
+      expect(() => native.cuda.backward(a.handle, a.handle, a.handle, 0.9, 2, 1, 1, new Float64Array(3))).to.throw(RangeError, /sums/);
+      expect(() => arelu.cuda.alloc(4, { device: arelu.cuda.deviceCount() })).to.throw(RangeError, /device/);
+      expect(() => arelu.forward(a, {}, { out: new Float32Array(8) })).to.throw(TypeError);
+      a.free();
+      b.free();
+    });
+
+    it('1000 alloc/free cycles leave device memory where it was', function () {
+      const warm = arelu.cuda.alloc(2 ** 20);
+      warm.free();
+      const before = arelu.cuda.memInfo().free;
+      for (let i = 0; i < 1000; i++) {
+        const d = arelu.cuda.alloc(2 ** 20 + (i % 7)); // 4 MB each
+        if (i % 2) arelu.forward(d, {}, { out: d });
+        d.free();
+      }
+      arelu.cuda.synchronize();
+      const after = arelu.cuda.memInfo().free;
+      expect(before - after, `free memory dropped by ${before - after} bytes`).to.be.at.most(2 ** 21);
+    });
+
+    it('an allocation larger than the device fails cleanly with ERR_ARELU_CUDA; the addon stays usable', function () {
+      const total = arelu.cuda.devices()[0].totalMemory;
+      const e = caught(() => arelu.cuda.alloc(Math.ceil(total / 4) + 2 ** 28));
+      expect(e.code, e.message).to.equal('ERR_ARELU_CUDA');
+      expect(e.message).to.include('cudaErrorMemoryAllocation');
+      expect(e.cudaError).to.equal('cudaErrorMemoryAllocation');
+      // Usable afterwards: a full forward/backward still checks out.
+      const x = h.randomArray(1000), dy = h.randomArray(1000);
+      checkOnGpu(x, dy, { alpha: 0.4, beta: 1 }, {}, 1, 1);
+      const e2 = caught(() => arelu.cuda.upload(new Float32Array(Math.ceil(total / 4) + 2 ** 28)));
+      expect(e2.code, e2.message).to.equal('ERR_ARELU_CUDA');
+    });
+  });
+
+  describe('forward/backward against the float64 reference', function () {
+    for (const [name, shape, axis] of DEV_LAYOUTS) {
+      it(`${name}: random data, outputs poisoned`, function () {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const { channels, inner } = layoutOf(shape, axis);
+        const opts = axis === undefined ? {} : { shape, channelAxis: axis };
+        const params = paramsFor(channels, axis !== undefined);
+        checkOnGpu(h.randomArray(n), h.randomArray(n), params, opts, channels, inner);
+      });
+    }
+
+    it('every SPEC §1 edge case of x, g and the parameters', function () {
+      const nx = h.EDGE_X.length, ng = h.EDGE_G.length;
+      const x = new Float32Array(nx * ng), dy = new Float32Array(nx * ng);
+      for (let i = 0; i < nx; i++) for (let j = 0; j < ng; j++) { x[i * ng + j] = h.EDGE_X[i]; dy[i * ng + j] = h.EDGE_G[j]; }
+      for (const [alpha, beta] of h.EDGE_PARAMS) checkOnGpu(x, dy, { alpha, beta }, {}, 1, 1);
+      // Per channel: every parameter pair at once, NCHW and NHWC.
+      const C = h.EDGE_PARAMS.length;
+      const alpha = Float32Array.from(h.EDGE_PARAMS.map((p) => p[0]));
+      const beta = Float32Array.from(h.EDGE_PARAMS.map((p) => p[1]));
+      const inner = nx * ng;
+      const xc = new Float32Array(C * inner), gc = new Float32Array(C * inner);
+      for (let c = 0; c < C; c++) { xc.set(x, c * inner); gc.set(dy, c * inner); }
+      checkOnGpu(xc, gc, { alpha, beta }, { shape: [1, C, inner], channelAxis: 1 }, C, inner);
+      // NHWC: element i has channel i % C; put each edge pair at every channel.
+      const xn = new Float32Array(C * inner), gn = new Float32Array(C * inner);
+      for (let k = 0; k < inner; k++) for (let c = 0; c < C; c++) { xn[k * C + c] = x[k]; gn[k * C + c] = dy[k]; }
+      checkOnGpu(xn, gn, { alpha, beta }, { shape: [inner, C], channelAxis: 1 }, C, 1);
+    });
+
+    it('a NaN in x or g reaches dAlpha and dBeta (large arrays too)', function () {
+      const n = 3 * 2 ** 20 + 5;
+      for (const [where, bad] of [['x', NaN], ['g', NaN], ['g', Infinity]]) {
+        const x = h.randomArray(n), dy = h.randomArray(n);
+        const k = Math.floor(h.random() * n);
+        if (where === 'x') x[k] = bad; else dy[k] = bad;
+        if (where === 'g') x[k] = -Math.abs(x[k]) || -1; // x < 0: g*relu(x) = inf*0 = NaN in dBeta
+        const r = checkOnGpu(x, dy, { alpha: 0.5, beta: 0.5 }, {}, 1, 1);
+        expect(Number.isNaN(r.dBeta[0]), `dBeta with ${bad} in ${where}`).to.equal(true);
+      }
+    });
+
+    it('in place: out === x (forward) and out === dy (backward)', function () {
+      const n = 10007, x = h.randomArray(n), dy = h.randomArray(n);
+      const ref = h.reference(x, dy, 0.7, 1.5, 1, 1);
+      const xd = arelu.cuda.upload(x), gd = arelu.cuda.upload(dy);
+      const g = arelu.backward(xd, gd, { alpha: 0.7, beta: 1.5 }, { out: gd });
+      expect(g.dx).to.equal(gd);
+      expectClose(gd.download(), ref.dx, 'dx in place');
+      expect(arelu.forward(xd, { alpha: 0.7, beta: 1.5 }, { out: xd })).to.equal(xd);
+      expectClose(xd.download(), ref.y, 'y in place');
+      xd.free();
+      gd.free();
+    });
+
+    it('without out: returns new DeviceBuffers on the same device', function () {
+      const x = h.randomArray(100), dy = h.randomArray(100);
+      const xd = arelu.cuda.upload(x), gd = arelu.cuda.upload(dy);
+      const yd = arelu.forward(xd);
+      expect(yd).to.be.instanceOf(arelu.DeviceBuffer);
+      expect(yd).to.not.equal(xd);
+      expect(yd.device).to.equal(xd.device);
+      expectClose(yd.download(), h.reference(x, dy, 0.9, 2).y, 'y');
+      const g = arelu.backward(xd, gd);
+      expect(g.dx).to.be.instanceOf(arelu.DeviceBuffer);
+      for (const b of [xd, gd, yd, g.dx]) b.free();
+    });
+  });
+
+  describe('determinism and agreement with the CPU', function () {
+    const cases = [
+      ['scalar', [4 * 2 ** 20 + 3], undefined],
+      ['NCHW', [8, 16, 96, 96], 1],
+      ['NHWC', [8, 96, 96, 16], 3],
+    ];
+    for (const [name, shape, axis] of cases) {
+      it(`${name}: bit-identical sums and dx over 10 runs; within 1e-12 of the CPU relative to sum |g*x|`, function () {
+        const n = shape.reduce((a, b) => a * b, 1);
+        const { channels, inner } = layoutOf(shape, axis);
+        const opts = axis === undefined ? {} : { shape, channelAxis: axis };
+        const params = paramsFor(channels, axis !== undefined);
+        const x = h.randomArray(n), dy = h.randomArray(n);
+        const xd = arelu.cuda.upload(x), gd = arelu.cuda.upload(dy), dxd = arelu.cuda.alloc(n);
+        let first;
+        for (let run = 0; run < 10; run++) {
+          const g = arelu.backward(xd, gd, params, { ...opts, out: dxd });
+          const got = { a: asArray(g.dAlpha), b: asArray(g.dBeta), dx: dxd.download() };
+          if (!first) { first = got; continue; }
+          expect(got.a, `dAlpha, run ${run}`).to.deep.equal(first.a);
+          expect(got.b, `dBeta, run ${run}`).to.deep.equal(first.b);
+          expect(Buffer.compare(Buffer.from(got.dx.buffer), Buffer.from(first.dx.buffer)), `dx, run ${run}`).to.equal(0);
+        }
+        const cpu = arelu.backward(x, dy, params, opts);
+        expect(Buffer.compare(Buffer.from(cpu.dx.buffer), Buffer.from(first.dx.buffer)), 'dx: CPU vs GPU').to.equal(0);
+        const mag = new Float64Array(channels);
+        for (let i = 0; i < n; i++) mag[channels === 1 ? 0 : Math.floor(i / inner) % channels] += Math.abs(dy[i] * x[i]);
+        const ca = asArray(cpu.dAlpha), cb = asArray(cpu.dBeta);
+        for (let c = 0; c < channels; c++) {
+          expect(Math.abs(first.a[c] - ca[c]), `dAlpha[${c}]: GPU ${first.a[c]}, CPU ${ca[c]}`).to.be.at.most(1e-12 * mag[c]);
+          expect(Math.abs(first.b[c] - cb[c]), `dBeta[${c}]: GPU ${first.b[c]}, CPU ${cb[c]}`).to.be.at.most(1e-12 * mag[c]);
+        }
+        const y = arelu.forward(xd, params, opts);
+        expect(Buffer.compare(Buffer.from(y.download().buffer), Buffer.from(arelu.forward(x, params, opts).buffer)), 'y: CPU vs GPU').to.equal(0);
+        for (const b of [xd, gd, dxd, y]) b.free();
+      });
+    }
+  });
+
+  describe('asynchronous forms', function () {
+    it('forwardAsync / backwardAsync / downloadAsync give the synchronous results', async function () {
+      const shape = [4, 8, 50, 50], n = 4 * 8 * 2500;
+      const params = paramsFor(8, true), opts = { shape, channelAxis: 1 };
+      const x = h.randomArray(n), dy = h.randomArray(n);
+      const xd = arelu.cuda.upload(x), gd = arelu.cuda.upload(dy);
+      const ySync = arelu.forward(xd, params, opts).download();
+      const gSync = arelu.backward(xd, gd, params, opts);
+      const yd = await arelu.forwardAsync(xd, params, opts);
+      expect(yd).to.be.instanceOf(arelu.DeviceBuffer);
+      expect(Buffer.compare(Buffer.from((await yd.downloadAsync()).buffer), Buffer.from(ySync.buffer))).to.equal(0);
+      const gAsync = await arelu.backwardAsync(xd, gd, params, opts);
+      expect(Array.from(gAsync.dAlpha)).to.deep.equal(Array.from(gSync.dAlpha));
+      expect(Array.from(gAsync.dBeta)).to.deep.equal(Array.from(gSync.dBeta));
+      expect(Buffer.compare(Buffer.from(gAsync.dx.download().buffer), Buffer.from(gSync.dx.download().buffer))).to.equal(0);
+      for (const b of [xd, gd, yd, gAsync.dx, gSync.dx]) b.free();
+    });
+
+    it('work is stream-ordered: a download right after an un-awaited forwardAsync sees its result', async function () {
+      const n = 2 ** 24 + 1, x = h.randomArray(n);
+      const xd = arelu.cuda.upload(x), yd = arelu.cuda.alloc(n);
+      const p = arelu.forwardAsync(xd, { alpha: 0.25, beta: -1 }, { out: yd });
+      const y = yd.download();
+      await p;
+      const ref = h.reference(x.subarray(0, 4096), null, 0.25, -1).y;
+      expectClose(y.subarray(0, 4096), ref, 'y');
+      expectClose(y.subarray(n - 1), h.reference(x.subarray(n - 1), null, 0.25, -1).y, 'y[n-1]');
+      xd.free();
+      yd.free();
+    });
+
+    it('many concurrent async calls all settle, with the right sums', async function () {
+      const n = 100003, x = h.randomArray(n), dy = h.randomArray(n);
+      const xd = arelu.cuda.upload(x), gd = arelu.cuda.upload(dy);
+      const want = arelu.backward(xd, gd, { alpha: 0.5, beta: 0 });
+      want.dx.free();
+      const all = await Promise.all(Array.from({ length: 50 }, () => arelu.backwardAsync(xd, gd, { alpha: 0.5, beta: 0 })));
+      for (const g of all) {
+        expect(g.dAlpha).to.equal(want.dAlpha);
+        expect(g.dBeta).to.equal(want.dBeta);
+        g.dx.free();
+      }
+      xd.free();
+      gd.free();
+    });
+  });
+
+  describe('64-bit lengths', function () {
+    const n = 2 ** 31 + 21;
+    it(`forward and backward in place on ${n} elements (2^31 + 21)`, function () {
+      const mem = arelu.cuda.memInfo();
+      if (os.freemem() < 12 * 2 ** 30 || mem.free < 12 * 2 ** 30) {
+        this.test.title += ` (skipped: needs 12 GiB of free host and device memory)`;
+        this.skip();
+      }
+      let x = new Float32Array(n);
+      const probe = [0, 1, 2 ** 31 - 1, 2 ** 31, 2 ** 31 + 1, n - 2, n - 1];
+      const vals = [1, -1, 2, -2, 3, -3, 4];
+      probe.forEach((i, k) => { x[i] = vals[k]; });
+      const xd = arelu.cuda.upload(x);
+      arelu.forward(xd, { alpha: 0.5, beta: 0 }, { out: xd });
+      const ys = vals.map((v) => (v > 0 ? v * 1.5 : v * 0.5));
+      const g = arelu.backward(xd, xd, { alpha: 0.5, beta: 0 }, { out: xd });
+      xd.download(x);
+      xd.free();
+      probe.forEach((i, k) => expect(x[i], `dx[${i}]`).to.equal(ys[k] > 0 ? ys[k] * 1.5 : ys[k] * 0.5));
+      expect(g.dAlpha).to.equal(-ys.filter((v) => v < 0).reduce((s, v) => s + v * -v, 0));
+      expect(g.dBeta).to.equal(ys.filter((v) => v > 0).reduce((s, v) => s + v * v, 0) * 0.25);
+      x = null;
+    });
+  });
+});
