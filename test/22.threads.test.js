@@ -41,6 +41,23 @@ describe('Threads and environment', function () {
     });
   });
 
+  it('wakes no pool thread for small arrays, and uses the pool for large ones', function () {
+    const native = require('../dist/native').native;
+    arelu.setNumThreads(4);
+    try {
+      const small = h.randomArray(arelu.info().serialBelow - 1);
+      const before = native.info().parallelJobs;
+      for (let k = 0; k < 20; k++) { arelu.forward(small); arelu.backward(small, small); }
+      expect(native.info().parallelJobs).to.equal(before);
+      const large = h.randomArray(arelu.info().serialBelow * 4);
+      arelu.forward(large);
+      arelu.backward(large, large);
+      expect(native.info().parallelJobs).to.equal(before + 2);
+    } finally {
+      arelu.setNumThreads(os.availableParallelism());
+    }
+  });
+
   it('setNumThreads changes info().threads', function () {
     arelu.setNumThreads(3);
     expect(arelu.info().threads).to.equal(3);

@@ -180,6 +180,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("bestIsa", arelu::isa_name(arelu::best_isa()));
   o.Set("threads", arelu::cpu_threads());
   o.Set("serialBelow", static_cast<double>(arelu::kSerialBelow));
+  o.Set("parallelJobs", static_cast<double>(arelu::cpu_parallel_jobs()));
   return o;
 }
 

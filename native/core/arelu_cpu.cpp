@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <numeric>
 #include <vector>
 
 #include "arelu_math.h"
@@ -22,14 +23,14 @@ namespace {
 //
 // Period mode (small inner, e.g. NHWC): the channel pattern repeats every
 // Q = channels * inner elements. A super-row of U = k * Q >= kMinSlots
-// elements is the unit; slot j of a super-row always has the same channel.
+// elements (see make_plan) is the unit; slot j of a super-row always has the same channel.
 // A group of super-rows accumulates slot by slot (vectorizes across slots),
 // folds its slots into per-channel partials in slot order, and groups are
 // combined in order.
 constexpr size_t kPiece = 16384;
 constexpr size_t kRowMin = 256;
 constexpr size_t kTaskElems = 1 << 16;
-constexpr size_t kMinSlots = 64;
+constexpr size_t kMinSlots = 256;
 constexpr size_t kGroupElems = 1 << 18;
 constexpr size_t kMaxPeriod = 1 << 18;  // bounds the per-thread slot scratch
 
@@ -73,11 +74,16 @@ Plan make_plan(const Layout& l) {
   p.inner = l.channels == 1 ? std::max<size_t>(l.n, 1) : l.inner;
   const size_t period = p.channels * p.inner;
   if (p.channels > 1 && p.inner < kRowMin) {
-    const size_t k = period >= kMinSlots ? 1 : ceil_div(kMinSlots, period);
-    if (k * period <= kMaxPeriod) {
+    // A super-row is a whole number of periods, a multiple of 16 slots when
+    // that stays small (every vector then starts on the same slot pattern
+    // and there is no scalar tail), and at least kMinSlots long.
+    const size_t lcm16 = period * (16 / std::gcd(period, size_t(16)));
+    size_t slots = lcm16 <= kMaxPeriod ? lcm16 : period;
+    while (slots < kMinSlots) slots *= 2;
+    if (slots <= kMaxPeriod) {
       p.rows = false;
       p.period = period;
-      p.slots = k * period;
+      p.slots = slots;
       p.super_rows = ceil_div(l.n, p.slots);
       p.rows_per_group = std::max<size_t>(1, std::max(kGroupElems, 64 * p.channels) / p.slots);
       p.ntasks = ceil_div(p.super_rows, p.rows_per_group);
@@ -249,6 +255,7 @@ void cpu_parallel_copy(void* dst, const void* src, size_t bytes) {
 }
 
 int cpu_threads() { return ThreadPool::instance().threads(); }
+unsigned long long cpu_parallel_jobs() { return ThreadPool::instance().parallel_jobs(); }
 void cpu_set_threads(int n) { ThreadPool::instance().set_threads(n); }
 
 }  // namespace arelu

@@ -36,6 +36,7 @@ void cpu_parallel_copy(void* dst, const void* src, size_t bytes);
 // Threads used by the driver (the pool's size) and the size below which a
 // call stays on the calling thread.
 int cpu_threads();
+unsigned long long cpu_parallel_jobs();
 void cpu_set_threads(int n);
 constexpr size_t kSerialBelow = 1 << 16;
 

@@ -87,6 +87,7 @@ void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {
     busy_ = helpers;
     ++generation_;
   }
+  parallel_jobs_.fetch_add(1);
   cv_start_.notify_all();
   for (size_t t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < ntasks;) fn(ctx, t, 0);
   std::unique_lock<std::mutex> lk(mu_);

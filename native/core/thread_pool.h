@@ -29,6 +29,10 @@ class ThreadPool {
   // returns when every task is done.
   void run(size_t ntasks, int max_threads, TaskFn fn, void* ctx);
 
+  // How many jobs woke worker threads so far (small jobs run inline and do
+  // not count): lets tests check that small arrays wake nobody.
+  unsigned long long parallel_jobs() const { return parallel_jobs_.load(); }
+
   ~ThreadPool();
 
  private:
@@ -49,6 +53,7 @@ class ThreadPool {
   void* ctx_ = nullptr;
   size_t ntasks_ = 0;
   std::atomic<size_t> next_{0};
+  std::atomic<unsigned long long> parallel_jobs_{0};
 };
 
 // The default size: ARELU_NUM_THREADS if set to a positive integer, else the

@@ -358,6 +358,11 @@ void test_isa_parsing() {
   CHECK(parse_isa("avx2", &is_auto, &isa) && isa == Isa::kAvx2 && !is_auto, "parse avx2");
   CHECK(parse_isa("auto", &is_auto, &isa) && is_auto, "parse auto");
   CHECK(!parse_isa("sse9", &is_auto, &isa), "reject unknown ISA");
+  for (Isa i : {Isa::kAvx2, Isa::kAvx512}) {
+    std::string err;
+    if (!isa_supported(i, nullptr))
+      CHECK(!select_isa(i, &err) && !err.empty(), "selecting unsupported %s must fail with a reason", isa_name(i));
+  }
   for (Isa i : supported_isas()) {
     std::string err;
     CHECK(select_isa(i, &err) && current_isa() == i, "select %s", isa_name(i));
