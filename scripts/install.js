@@ -5,7 +5,8 @@
 //   (cmake-js build of the addon, then the TypeScript);
 // - in an installed package: nothing when the shipped prebuilt binary (or an
 //   earlier local build) loads; else a cmake-js build from the shipped
-//   sources when cmake-js is at hand; else a note with the commands that fix it.
+//   sources (cmake-js from node_modules, or fetched by `npm exec`: it is a
+//   devDependency); when that fails, a note with the commands that fix it.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -42,19 +43,17 @@ if (fs.existsSync(path.join(root, 'lib', 'index.ts'))) {
 const why = loadError();
 if (why === '') process.exit(0);
 
+console.error(`arelu: no prebuilt binary loads here (${why}); building the addon from source with cmake-js`);
+const compile = ['compile', '--directory', root, '--out', path.join(root, 'build')];
 let cmakeJs = null;
 try {
   cmakeJs = require.resolve('cmake-js/bin/cmake-js', { paths: [root, process.cwd()] });
-} catch { /* not installed: see below */ }
-if (cmakeJs) {
-  console.error(`arelu: no prebuilt binary loads here (${why}); building from source with cmake-js`);
-  if (run(process.execPath, [cmakeJs, 'compile', '--directory', root, '--out', path.join(root, 'build')]) && loadError() === '')
-    process.exit(0);
-}
+} catch { /* not installed: fetched below */ }
+const built = cmakeJs ? run(process.execPath, [cmakeJs, ...compile]) : npm(['exec', '--yes', '--package=cmake-js@8', '--', 'cmake-js', ...compile]);
+if (built && loadError() === '') process.exit(0);
 console.error([
-  `arelu: no prebuilt binary for ${process.platform}-${process.arch} loads here (${why})`,
-  `${cmakeJs ? 'and the build from source failed' : 'and cmake-js is not installed to build one'}.`,
-  'arelu is installed but will not load until its addon is built. To build it (CMake >= 3.18, a C++17 compiler; CUDA optional):',
+  `arelu: no prebuilt binary for ${process.platform}-${process.arch} loads here (${why}), and the build from source failed.`,
+  'arelu is installed but will not load until its addon is built. It needs CMake >= 3.18 and a C++17 compiler (CUDA is optional); then:',
   `  cd ${root} && npx cmake-js@8 compile --out build`,
 ].join('\n'));
 process.exit(0);

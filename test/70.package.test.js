@@ -108,6 +108,11 @@ describe('npm package (prebuilt binary, installed with --ignore-scripts)', funct
     expect(out).to.match(/CPU ISA: +(scalar|avx2|avx512)/).and.match(/CUDA compiled: +(yes|no)/);
   });
 
+  it('should run `arelu bench` from the installed package (the scripts the CLI spawns are shipped)', () => {
+    const out = npmCmd(['exec', '--no', '--', 'arelu', 'bench', '--quick', '--no-tfjs', '--sizes', '1K'], consumer);
+    expect(out).to.match(/== forward/).and.match(/== summary/);
+  });
+
   it('should type-check a TypeScript consumer against the shipped .d.ts (CommonJS and ESM)', () => {
     const dir = path.join(consumer, 'ts');
     fs.mkdirSync(dir, { recursive: true });
