@@ -19,6 +19,16 @@
 namespace arelu {
 namespace simd {
 
+// Backward reads two streams and writes a third; the hardware prefetcher
+// alone leaves it ~25% slower than the bandwidth allows (measured on the
+// development machine: 7.0 -> 5.3 ms for 16M elements, see bench/RESULTS.md).
+// 2 KiB ahead on both inputs; past-the-end addresses are harmless hints.
+constexpr size_t kPrefetchAhead = 512;  // floats
+inline void prefetch_inputs(const float* x, const float* g) {
+  __builtin_prefetch(x + kPrefetchAhead);
+  __builtin_prefetch(g + kPrefetchAhead);
+}
+
 template <class V>
 inline typename V::F forward_vec(typename V::F x, typename V::F a,
                                  typename V::F b) {
@@ -58,6 +68,7 @@ void backward_uniform(const float* x, const float* g, float* dx, size_t n,
 
   size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
+    prefetch_inputs(x + i, g + i);
     for (int h = 0; h < kVecs; ++h) {
       const typename V::F xv = V::load(x + i + h * V::W);
       const typename V::F gv = V::load(g + i + h * V::W);
@@ -93,6 +104,7 @@ void backward_varying(const float* x, const float* g, float* dx, size_t n,
   constexpr int H = V::W / 2;
   size_t i = 0;
   for (; i + V::W <= n; i += V::W) {
+    if ((i & 15) == 0) prefetch_inputs(x + i, g + i);
     const typename V::F xv = V::load(x + i), gv = V::load(g + i);
     V::store(dx + i, V::dx(xv, gv, V::load(pa + i), V::load(pb + i)));
     const typename V::F rp = V::relu(xv), rn = V::relu(V::neg(xv));
