@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# The GPU check of SPEC §8, in one run on the GPU machine (one NVIDIA H200,
+# nvcc 13, CMake, Python with PyTorch; no Node.js, no network):
+#   1. unpacks the Node binary carried in .device/ and checks `node --version`
+#   2. unpacks node_modules' run- and build-time pieces (node-addon-api,
+#      node-api-headers, node-gyp-build, mocha, chai and their dependencies)
+#   3. builds the addon with CUDA for sm_90 (cmake directly, no cmake-js)
+#   4. runs the GPU tests (test/30.cuda.test.js)
+#   5. runs the GPU benchmark (bench/gpu-bench.js) and the PyTorch composite
+#      AReLU baseline (bench/torch_baseline.py) on the same GPU
+#   6. writes everything as JSON (and logs) into $OUT
+# Every step has its own time limit; the whole run stays under 8 minutes.
+# A step that fails is recorded in $OUT/device-check.json and the run goes
+# on where it can; the exit status is 0 only when every step passed.
+#
+# Beside the git tree it needs two git-ignored folders (about 26 MB):
+#   .device/node.xz              the Node binary (xz); made by --pack
+#   .device/node_modules.tar.xz  the node_modules pieces above; made by --pack
+#   dist/                        the compiled TypeScript (npm run build:ts)
+# so, on this (development) machine:
+#   npm run build:ts && bench/device-check.sh --pack
+# and then, through the device tool:
+#   run(command="bash bench/device-check.sh", carry=[".device", "dist"], timeout_s=540)
+# Files back from $OUT (at most 8): device-check.json (summary),
+# device-check.log, build.log, tests.json, gpu-bench.json, torch.json.
+#
+# Without a GPU (or without $OUT) it runs just the same and says why the
+# GPU parts were skipped: OUT defaults to bench/out/device-check.
+set -u -o pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+# ---- --pack: make .device/ here ---------------------------------------------------
+if [ "${1:-}" = "--pack" ]; then
+  set -e
+  mkdir -p .device
+  node_bin=$(command -v node)
+  echo "packing $node_bin ($(node --version)) -> .device/node.xz"
+  xz -T2 -9 -c "$node_bin" > .device/node.xz.tmp && mv .device/node.xz.tmp .device/node.xz
+  # The packages' run-time dependency closure, found through package.json files.
+  pkgs=$(node - mocha chai node-addon-api node-gyp-build node-api-headers <<'EOF'
+const fs = require('fs'), path = require('path');
+const root = process.cwd(), seen = new Set(), missing = [];
+function find(name, from) {
+  for (let d = from; ; d = path.dirname(d)) {
+    const c = path.join(d, 'node_modules', name);
+    if (fs.existsSync(path.join(c, 'package.json'))) return c;
+    if (d === root || d === path.dirname(d)) return null;
+  }
+}
+function walk(name, from, optional) {
+  const dir = find(name, from);
+  if (!dir) { if (!optional) missing.push(name); return; }
+  if (seen.has(dir)) return;
+  seen.add(dir);
+  const pj = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+  for (const d of Object.keys(pj.dependencies || {})) walk(d, dir, false);
+  for (const d of Object.keys(pj.optionalDependencies || {})) walk(d, dir, true);
+}
+for (const n of process.argv.slice(2)) walk(n, root, false);
+if (missing.length) { console.error(`missing in node_modules: ${missing.join(', ')}`); process.exit(1); }
+console.log([...seen].map((d) => path.relative(root, d)).sort().join('\n'));
+EOF
+)
+  echo "packing $(echo "$pkgs" | wc -l) packages -> .device/node_modules.tar.xz"
+  # shellcheck disable=SC2086
+  tar -cJf .device/node_modules.tar.xz --exclude='*.md' $pkgs
+  [ -f dist/index.js ] || { echo "dist/ is missing: run npm run build:ts first" >&2; exit 1; }
+  # The device copy of the tree has no .git: record what was packed against.
+  { git rev-parse HEAD 2>/dev/null || echo unknown; } > .device/commit
+  [ -z "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || echo "(packed with uncommitted changes)" >> .device/commit
+  du -ch .device/node.xz .device/node_modules.tar.xz dist | tail -1
+  exit 0
+fi
+
+# ---- the check ---------------------------------------------------------------------------
+OUT=${OUT:-$ROOT/bench/out/device-check}
+mkdir -p "$OUT"
+LOG=$OUT/device-check.log
+: > "$LOG"
+T0=$(date +%s)
+STEPS=()   # JSON objects, one per step
+FAILED=0
+
+log() { echo "[$(($(date +%s) - T0))s] $*" | tee -a "$LOG" >&2; }
+json_str() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1" 2>/dev/null || printf '"%s"' "${1//\"/\'}"; }
+step_result() {  # name status seconds note
+  STEPS+=("{\"step\": $(json_str "$1"), \"status\": $(json_str "$2"), \"seconds\": $3, \"note\": $(json_str "$4")}")
+  [ "$2" = "failed" ] && FAILED=1
+  log "step $1: $2 ($3 s) $4"
+}
+# run_step name limit_seconds command...: runs with a time limit, output to the log.
+run_step() {
+  local name=$1 limit=$2; shift 2
+  local s=$(date +%s) rc
+  log "== $name (limit ${limit}s): $*"
+  timeout --kill-after=10 "$limit" "$@" >> "$LOG" 2>&1
+  rc=$?
+  LAST_SECONDS=$(($(date +%s) - s))
+  LAST_RC=$rc
+  return $rc
+}
+
+log "arelu device check in $ROOT, results in $OUT"
+GPU_NAME=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
+log "GPU: ${GPU_NAME:-none (nvidia-smi failed)}"
+COMMIT=$(git rev-parse HEAD 2>/dev/null || tr '\n' ' ' < .device/commit 2>/dev/null || echo unknown)
+
+# 1. Node
+NODE_DIR=${TMPDIR:-/tmp}/arelu-node
+mkdir -p "$NODE_DIR/bin"
+if [ -f .device/node.xz ]; then
+  xz -dc .device/node.xz > "$NODE_DIR/bin/node" && chmod +x "$NODE_DIR/bin/node"
+  export PATH=$NODE_DIR/bin:$PATH
+fi
+if NODE_VERSION=$(node --version 2>>"$LOG"); then
+  step_result node ok 0 "$NODE_VERSION from $(command -v node)"
+else
+  step_result node failed 0 "no runnable node: .device/node.xz missing or not for this machine (make it with bench/device-check.sh --pack)"
+fi
+
+# 2. node_modules pieces (a development clone has node_modules already)
+if [ -d node_modules/mocha ] && [ -d node_modules/node-addon-api ]; then
+  step_result node_modules ok 0 "present"
+elif [ -f .device/node_modules.tar.xz ] && tar -xJf .device/node_modules.tar.xz >> "$LOG" 2>&1; then
+  step_result node_modules ok 0 "unpacked .device/node_modules.tar.xz"
+else
+  step_result node_modules failed 0 ".device/node_modules.tar.xz missing or broken"
+fi
+[ -f dist/index.js ] || step_result dist failed 0 "dist/ missing: carry it (npm run build:ts here first)"
+
+# 3. Build for sm_90 with CUDA (ARELU_CUDA=ON: a missing toolkit is an error here).
+NVCC=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || echo "")
+BUILD=$ROOT/build-device
+GEN=()
+command -v ninja > /dev/null && GEN=(-G Ninja)
+ADDON=$BUILD/Release/arelu.node
+rm -f "$ADDON"
+s=$(date +%s)
+log "== build (limits 60s configure, 200s compile; log in build.log)"
+{ timeout --kill-after=10 60 cmake -S . -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DARELU_CUDA=ON \
+    ${NVCC:+-DCMAKE_CUDA_COMPILER=$NVCC} -DCMAKE_CUDA_ARCHITECTURES=90 -DARELU_CUDA_ARCHITECTURES=90 \
+    -DCMAKE_JS_VERSION=device-check -DCMAKE_JS_INC="$ROOT/node_modules/node-api-headers/include" \
+    -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$BUILD/Release" &&
+  timeout --kill-after=10 200 cmake --build "$BUILD" -j "$(nproc)" --verbose; } > "$OUT/build.log" 2>&1
+rc=$?
+SPILLS=$(grep -E "bytes spill (stores|loads)" "$OUT/build.log" | grep -vc " 0 bytes spill stores, 0 bytes spill loads")
+KERNELS=$(grep -c "Compiling entry function" "$OUT/build.log")
+if [ $rc -eq 0 ] && [ -f "$ADDON" ]; then
+  step_result build ok $(($(date +%s) - s)) "sm_90, $KERNELS kernels compiled, $SPILLS with spills (ptxas -v in build.log)"
+  [ "$SPILLS" = "0" ] || step_result spills failed 0 "$SPILLS kernels spill registers: see build.log"
+else
+  tail -30 "$OUT/build.log" >> "$LOG"
+  step_result build failed $(($(date +%s) - s)) "exit $rc: see build.log"
+fi
+export ARELU_NATIVE_PATH=$ADDON
+
+# 4. GPU tests
+if [ -f "$ADDON" ] && [ -d node_modules/mocha ]; then
+  if run_step tests 150 env ARELU_EXPECT_CUDA=1 node node_modules/mocha/bin/mocha.js --no-config --timeout 300000 \
+      --reporter json --reporter-option "output=$OUT/tests.json" test/30.cuda.test.js; then
+    status=ok
+  else
+    status=failed
+  fi
+  note=$(node -e '
+    const r = require(process.argv[1]); const s = r.stats;
+    if (process.argv[2] && s.pending > 0) process.exitCode = 3;
+    const fails = r.failures.map((f) => `${f.fullTitle}: ${String(f.err.message).split("\n")[0]}`);
+    console.log(`${s.passes} passed, ${s.failures} failed, ${s.pending} pending` + (fails.length ? `; ${fails.slice(0, 5).join(" | ")}` : ""));
+  ' "$OUT/tests.json" "$GPU_NAME" 2>>"$LOG")
+  case $? in
+    0) ;;
+    3) status=failed; note="$note (GPU tests skipped although nvidia-smi sees a GPU: see tests.json)" ;;
+    *) status=failed; note="exit $LAST_RC, no readable tests.json" ;;
+  esac
+  step_result tests "$status" "$LAST_SECONDS" "$note"
+else
+  step_result tests failed 0 "not run: no addon or no mocha"
+fi
+
+# 5. Benchmarks
+if [ -f "$ADDON" ]; then
+  if run_step gpu-bench 150 node bench/gpu-bench.js --out "$OUT/gpu-bench.json"; then
+    note=$(node -e 'const r=require(process.argv[1]); console.log(r.skipped || `${r.device.length} sizes, ${r.layouts.length} layouts, ${r.host.length} host sizes`)' "$OUT/gpu-bench.json" 2>>"$LOG")
+    case $note in "no CUDA device"*) status=skipped ;; *) status=ok ;; esac
+    step_result gpu-bench "$status" "$LAST_SECONDS" "$note"
+  else
+    step_result gpu-bench failed "$LAST_SECONDS" "exit $LAST_RC (124: time limit)"
+  fi
+else
+  step_result gpu-bench failed 0 "not run: no addon"
+fi
+if run_step torch 100 env PYTHONUNBUFFERED=1 python3 bench/torch_baseline.py --out "$OUT/torch.json"; then
+  note=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("skipped: " + r["skipped"] if "skipped" in r else "%d sizes on %s" % (len(r["rows"]), r.get("gpu")))' "$OUT/torch.json" 2>>"$LOG")
+  case $note in skipped:*) status=skipped ;; *) status=ok ;; esac
+  step_result torch "$status" "$LAST_SECONDS" "$note"
+else
+  step_result torch failed "$LAST_SECONDS" "exit $LAST_RC (124: time limit)"
+fi
+
+# 6. Summary: JSON, and a short table last in the output.
+TOTAL=$(($(date +%s) - T0))
+{
+  echo "{"
+  echo "  \"date\": $(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),"
+  echo "  \"commit\": $(json_str "$COMMIT"),"
+  echo "  \"gpu\": $(json_str "${GPU_NAME:-none}"),"
+  echo "  \"seconds\": $TOTAL,"
+  echo "  \"ok\": $([ $FAILED = 0 ] && echo true || echo false),"
+  echo "  \"gpuUsed\": $([ -n "$GPU_NAME" ] && grep -q '"gpu-bench", "status": "ok"' <<< "${STEPS[*]}" && echo true || echo false),"
+  echo "  \"steps\": ["
+  for i in "${!STEPS[@]}"; do
+    sep=,; [ "$i" = $((${#STEPS[@]} - 1)) ] && sep=
+    echo "    ${STEPS[$i]}$sep"
+  done
+  echo "  ]"
+  echo "}"
+} > "$OUT/device-check.json"
+if command -v node > /dev/null && [ -f "$OUT/gpu-bench.json" ]; then
+  node -e '
+    const fs = require("fs");
+    const g = JSON.parse(fs.readFileSync(process.argv[1], "utf8"));
+    let t = {}; try { t = JSON.parse(fs.readFileSync(process.argv[2], "utf8")); } catch {}
+    const tr = new Map((t.rows || []).map((r) => [r.n, r]));
+    if (g.skipped) { console.log(`GPU bench: ${g.skipped}`); process.exit(0); }
+    console.log("size   copy GB/s  fwd GB/s (of copy)  bwd GB/s (of copy)  vs torch fwd  vs torch bwd");
+    for (const r of g.device) {
+      const q = tr.get(r.n);
+      const x = (a, b) => (q && b ? `${(b / a).toFixed(2)}x` : "-").padStart(12);
+      console.log(`${r.size.padEnd(5)} ${r.copyGBs.toFixed(0).padStart(10)} ${r.forwardGBs.toFixed(0).padStart(9)} (${(100 * r.forwardOfCopy).toFixed(1)}%) ${r.backwardGBs.toFixed(0).padStart(10)} (${(100 * r.backwardOfCopy).toFixed(1)}%)  ${x(r.forwardMs, q && q.forwardMs)}  ${x(r.backwardMs, q && q.backwardMs)}`);
+    }
+    for (const r of g.layouts) console.log(`${r.size} ${r.layout}: fwd ${(100 * r.forwardOfCopy).toFixed(1)}% of copy, bwd ${(100 * r.backwardOfCopy).toFixed(1)}%`);
+  ' "$OUT/gpu-bench.json" "$OUT/torch.json" 2>>"$LOG" | tee -a "$LOG"
+fi
+log "done in ${TOTAL}s: $([ $FAILED = 0 ] && echo 'all steps passed' || echo 'some steps FAILED'); summary in $OUT/device-check.json"
+cat "$OUT/device-check.json"
+exit $FAILED
