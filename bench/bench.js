@@ -322,7 +322,7 @@ async function main() {
   try {
     arelu = require('..');
   } catch (e) {
-    console.error(`arelu bench: cannot load arelu from ${path.join(__dirname, '..')}:\n${e.message}\n(in a development clone: npm run build)`);
+    console.error(`arelu bench: cannot load arelu from ${path.join(__dirname, '..')}:\n${e.message}\n(in a development clone: npm run compile)`);
     return 1;
   }
   let nativeCuda = null; // device copy and synchronize: internal, bench-only

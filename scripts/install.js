@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The package's `install` script. npm 11 runs it only where the user allows
 // this package's scripts, and it must never make such an install fail:
-// - in a development clone (lib/*.ts present): `npm run build`, as before
+// - in a development clone (lib/*.ts present): `npm run compile`
 //   (cmake-js build of the addon, then the TypeScript);
 // - in an installed package: nothing when the shipped prebuilt binary (or an
 //   earlier local build) loads; else a cmake-js build from the shipped
@@ -37,7 +37,7 @@ function loadError() {
 }
 
 if (fs.existsSync(path.join(root, 'lib', 'index.ts'))) {
-  process.exit(npm(['run', 'build']) ? 0 : 1);
+  process.exit(npm(['run', 'compile']) ? 0 : 1);
 }
 
 const why = loadError();
