@@ -308,23 +308,30 @@ __global__ void __launch_bounds__(kThreads) arelu_backward_kernel(const KArgs k)
   body<true, kMode, kVec>(k);
 }
 
+struct RArgs {
+  const double2* partial;
+  size_t per;  // partials per channel
+  size_t channels;
+  const Coeffs* coeffs;
+  Coeffs c0;
+  double* sums;
+};
+
 // Second pass: one block per channel sums that channel's `per` partials in
 // a fixed order and applies the shared finish_* definitions.
-__global__ void __launch_bounds__(kThreads)
-    arelu_reduce_kernel(const double2* partial, size_t per, size_t channels,
-                        const Coeffs* coeffs, Coeffs c0, double* sums) {
-  for (size_t c = blockIdx.x; c < channels; c += gridDim.x) {
+__global__ void __launch_bounds__(kThreads) arelu_reduce_kernel(const RArgs r) {
+  for (size_t c = blockIdx.x; c < r.channels; c += gridDim.x) {
     double sa = 0.0, sb = 0.0;
-    for (size_t e = threadIdx.x; e < per; e += blockDim.x) {
-      const double2 p = partial[c * per + e];
+    for (size_t e = threadIdx.x; e < r.per; e += blockDim.x) {
+      const double2 p = r.partial[c * r.per + e];
       sa += p.x;
       sb += p.y;
     }
     block_reduce(sa, sb);
     if (threadIdx.x == 0) {
-      const Coeffs co = channels == 1 ? c0 : coeffs[c];
-      sums[c] = arelu::finish_dalpha(co, sa);
-      sums[channels + c] = arelu::finish_dbeta(co, sb);
+      const Coeffs co = r.channels == 1 ? r.c0 : r.coeffs[c];
+      r.sums[c] = arelu::finish_dalpha(co, sa);
+      r.sums[r.channels + c] = arelu::finish_dbeta(co, sb);
     }
   }
 }
@@ -345,6 +352,8 @@ int fail(cudaError_t e) {
     const cudaError_t arelu_e_ = (expr);       \
     if (arelu_e_ != cudaSuccess) return fail(arelu_e_); \
   } while (0)
+
+using KernelFn = void (*)(const KArgs);
 
 struct DeviceState {
   std::mutex mu;  // held while enqueueing, and across the waits of backward()
@@ -415,15 +424,15 @@ int grow_sums(DeviceState* s, size_t need) {
   return 0;
 }
 
-int blocks_per_sm(DeviceState* s, const void* fn) {
-  auto it = s->occupancy.find(fn);
+int blocks_per_sm(DeviceState* s, KernelFn fn) {
+  auto it = s->occupancy.find(reinterpret_cast<const void*>(fn));
   if (it != s->occupancy.end()) return it->second;
   int b = 0;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, fn, kThreads, 0) != cudaSuccess || b < 1) {
     (void)cudaGetLastError();
     b = 1;
   }
-  s->occupancy.emplace(fn, b);
+  s->occupancy.emplace(reinterpret_cast<const void*>(fn), b);
   return b;
 }
 
@@ -473,10 +482,8 @@ Plan make_plan(KArgs& k) {
 }
 
 template <bool kBwd>
-const void* kernel_for(const Plan& p) {
-#define ARELU_K(M, V) \
-  (kBwd ? reinterpret_cast<const void*>(&arelu_backward_kernel<M, V>) \
-        : reinterpret_cast<const void*>(&arelu_forward_kernel<M, V>))
+KernelFn kernel_for(const Plan& p) {
+#define ARELU_K(M, V) (kBwd ? &arelu_backward_kernel<M, V> : &arelu_forward_kernel<M, V>)
   switch (p.mode * 2 + (p.vec == 4 ? 1 : 0)) {
     case 0: return ARELU_K(kFlat, 1);
     case 1: return ARELU_K(kFlat, 4);
@@ -488,7 +495,7 @@ const void* kernel_for(const Plan& p) {
 #undef ARELU_K
 }
 
-unsigned grid_for(DeviceState* s, const Plan& p, const void* fn) {
+unsigned grid_for(DeviceState* s, const Plan& p, KernelFn fn) {
   const size_t cap = size_t(s->sm_count) * blocks_per_sm(s, fn);
   size_t need;
   if (p.mode == kFlat) need = ceil_div(p.work, size_t(kThreads) * kUnroll);
@@ -536,7 +543,7 @@ int enqueue(DeviceState* s, const float* x, const float* g, float* out, const La
                               cudaMemcpyHostToDevice, s->stream));
     k.coeffs = s->coeffs;
   }
-  const void* fn = kernel_for<kBwd>(p);
+  const KernelFn fn = kernel_for<kBwd>(p);
   const unsigned grid = grid_for(s, p, fn);
   size_t per = p.partial_per;
   if (kBwd) {
@@ -549,8 +556,9 @@ int enqueue(DeviceState* s, const float* x, const float* g, float* out, const La
   ARELU_TRY(cudaGetLastError());
   if (kBwd) {
     const unsigned rgrid = static_cast<unsigned>(std::min<size_t>(l.channels, 65535));
-    arelu_reduce_kernel<<<rgrid, kThreads, 0, s->stream>>>(s->partial, per, l.channels, k.coeffs,
-                                                          k.c0, s->d_sums);
+    RArgs r{s->partial, per, l.channels, k.coeffs, k.c0, s->d_sums};
+    void* rargs[] = {&r};
+    ARELU_TRY(cudaLaunchKernel(&arelu_reduce_kernel, dim3(rgrid), dim3(kThreads), rargs, 0, s->stream));
     ARELU_TRY(cudaGetLastError());
     ARELU_TRY(cudaMemcpyAsync(s->h_sums, s->d_sums, 2 * l.channels * sizeof(double),
                               cudaMemcpyDeviceToHost, s->stream));
