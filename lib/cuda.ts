@@ -77,7 +77,10 @@ export class DeviceBuffer {
     return dst;
   }
 
-  /** Frees the device memory now. Calling it again does nothing. */
+  /**
+   * Frees the device memory now (after the work already queued on its
+   * device, which may still use it). Calling it again does nothing.
+   */
   free(): void {
     native.cuda.free(this.handle);
   }
