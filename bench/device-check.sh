@@ -5,7 +5,8 @@
 #   2. unpacks node_modules' run- and build-time pieces (node-addon-api,
 #      node-api-headers, node-gyp-build, mocha, chai and their dependencies)
 #   3. builds the addon with CUDA for sm_90 (cmake directly, no cmake-js)
-#   4. runs the GPU tests (test/30.cuda.test.js)
+#   4. runs the GPU tests (test/30.cuda.test.js), then every kernel plan
+#      under compute-sanitizer memcheck and racecheck (test/cuda-sanitize.js)
 #   5. runs the GPU benchmark (bench/gpu-bench.js) and the PyTorch composite
 #      AReLU baseline (bench/torch_baseline.py) on the same GPU
 #   6. writes everything as JSON (and logs) into $OUT
@@ -26,6 +27,10 @@
 #
 # Without a GPU (or without $OUT) it runs just the same and says why the
 # GPU parts were skipped: OUT defaults to bench/out/device-check.
+# To test this script's GPU paths without a GPU: test/cuda-emu/build.sh, then
+#   ARELU_DEVICE_CHECK_ADDON=$PWD/build-emu/arelu.node \
+#   ARELU_GPU_BENCH_ARGS="--sizes 1M --layout-size 1M --host-sizes 1M --reps 3 --calls 2" \
+#   bench/device-check.sh
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -135,6 +140,13 @@ BUILD=$ROOT/build-device
 GEN=()
 command -v ninja > /dev/null && GEN=(-G Ninja)
 ADDON=$BUILD/Release/arelu.node
+if [ -n "${ARELU_DEVICE_CHECK_ADDON:-}" ]; then
+  # Testing this script itself (e.g. with test/cuda-emu's build): use the
+  # given addon and skip the build.
+  ADDON=$ARELU_DEVICE_CHECK_ADDON
+  echo "build skipped: ARELU_DEVICE_CHECK_ADDON=$ADDON" > "$OUT/build.log"
+  step_result build skipped 0 "ARELU_DEVICE_CHECK_ADDON=$ADDON"
+else
 rm -f "$ADDON"
 s=$(date +%s)
 log "== build (limits 60s configure, 200s compile; log in build.log)"
@@ -153,6 +165,7 @@ else
   tail -30 "$OUT/build.log" >> "$LOG"
   step_result build failed $(($(date +%s) - s)) "exit $rc: see build.log"
 fi
+fi
 export ARELU_NATIVE_PATH=$ADDON
 
 # 4. GPU tests
@@ -165,7 +178,8 @@ if [ -f "$ADDON" ] && [ -d node_modules/mocha ]; then
   fi
   note=$(node -e '
     const r = require(process.argv[1]); const s = r.stats;
-    if (process.argv[2] && s.pending > 0) process.exitCode = 3;
+    // With a GPU present, the GPU suites must not be skipped for want of one.
+    if (process.argv[2] && r.pending.some((t) => t.fullTitle.includes("(skipped: no CUDA device"))) process.exitCode = 3;
     const fails = r.failures.map((f) => `${f.fullTitle}: ${String(f.err.message).split("\n")[0]}`);
     console.log(`${s.passes} passed, ${s.failures} failed, ${s.pending} pending` + (fails.length ? `; ${fails.slice(0, 5).join(" | ")}` : ""));
   ' "$OUT/tests.json" "$GPU_NAME" 2>>"$LOG")
@@ -179,9 +193,30 @@ else
   step_result tests failed 0 "not run: no addon or no mocha"
 fi
 
+# 4b. compute-sanitizer: memcheck (out-of-bounds, misaligned accesses) and
+# racecheck (shared-memory races in the reductions) over every layout plan.
+SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || echo "")
+for tool in memcheck racecheck; do
+  if [ ! -f "$ADDON" ]; then
+    step_result "sanitizer-$tool" failed 0 "not run: no addon"
+  elif [ -z "$SANITIZER" ]; then
+    step_result "sanitizer-$tool" skipped 0 "compute-sanitizer not found"
+  else
+    run_step "sanitizer-$tool" 75 "$SANITIZER" --tool "$tool" --error-exitcode 9 --target-processes all \
+      node test/cuda-sanitize.js
+    case $LAST_RC in
+      0) step_result "sanitizer-$tool" ok "$LAST_SECONDS" "every plan clean and correct" ;;
+      2) step_result "sanitizer-$tool" skipped "$LAST_SECONDS" "no CUDA device" ;;
+      9) step_result "sanitizer-$tool" failed "$LAST_SECONDS" "compute-sanitizer found errors: see device-check.log" ;;
+      124) step_result "sanitizer-$tool" failed "$LAST_SECONDS" "time limit" ;;
+      *) step_result "sanitizer-$tool" failed "$LAST_SECONDS" "exit $LAST_RC (1: wrong results): see device-check.log" ;;
+    esac
+  fi
+done
+
 # 5. Benchmarks
 if [ -f "$ADDON" ]; then
-  if run_step gpu-bench 150 node bench/gpu-bench.js --out "$OUT/gpu-bench.json"; then
+  if run_step gpu-bench 150 node bench/gpu-bench.js --out "$OUT/gpu-bench.json" ${ARELU_GPU_BENCH_ARGS:-}; then
     note=$(node -e 'const r=require(process.argv[1]); console.log(r.skipped || `${r.device.length} sizes, ${r.layouts.length} layouts, ${r.host.length} host sizes`)' "$OUT/gpu-bench.json" 2>>"$LOG")
     case $note in "no CUDA device"*) status=skipped ;; *) status=ok ;; esac
     step_result gpu-bench "$status" "$LAST_SECONDS" "$note"
