@@ -10,7 +10,8 @@
 #   5. runs the GPU benchmark (bench/gpu-bench.js) and the PyTorch composite
 #      AReLU baseline (bench/torch_baseline.py) on the same GPU
 #   6. writes everything as JSON (and logs) into $OUT
-# Every step has its own time limit; the whole run stays under 8 minutes.
+# Every step has its own time limit, cut to what is left of 450 s
+# (ARELU_DEVICE_CHECK_SECONDS): the whole run stays under 8 minutes.
 # A step that fails is recorded in $OUT/device-check.json and the run goes
 # on where it can; the exit status is 0 only when every step passed.
 #
@@ -94,10 +95,23 @@ step_result() {  # name status seconds note
   [ "$2" = "failed" ] && FAILED=1
   log "step $1: $2 ($3 s) $4"
 }
+# The whole run must end inside 8 minutes: every step's limit is cut to
+# what is left of DEADLINE seconds (default 450), keeping 15 s for the summary.
+DEADLINE=${ARELU_DEVICE_CHECK_SECONDS:-450}
+limit_for() {  # wanted_seconds -> seconds allowed now (0: no time left)
+  local left=$((DEADLINE - 15 - ($(date +%s) - T0)))
+  [ "$left" -lt 5 ] && { echo 0; return; }
+  [ "$1" -lt "$left" ] && echo "$1" || echo "$left"
+}
 # run_step name limit_seconds command...: runs with a time limit, output to the log.
 run_step() {
-  local name=$1 limit=$2; shift 2
+  local name=$1 limit; limit=$(limit_for "$2"); shift 2
   local s=$(date +%s) rc
+  if [ "$limit" = 0 ]; then
+    log "== $name: not run, the run's time is used up"
+    LAST_SECONDS=0 LAST_RC=124
+    return 124
+  fi
   log "== $name (limit ${limit}s): $*"
   timeout --kill-after=10 "$limit" "$@" >> "$LOG" 2>&1
   rc=$?
@@ -149,12 +163,12 @@ if [ -n "${ARELU_DEVICE_CHECK_ADDON:-}" ]; then
 else
 rm -f "$ADDON"
 s=$(date +%s)
-log "== build (limits 60s configure, 200s compile; log in build.log)"
+log "== build (limits 60s configure, $(limit_for 200)s compile; log in build.log)"
 { timeout --kill-after=10 60 cmake -S . -B "$BUILD" "${GEN[@]}" -DCMAKE_BUILD_TYPE=Release -DARELU_CUDA=ON \
     ${NVCC:+-DCMAKE_CUDA_COMPILER=$NVCC} -DCMAKE_CUDA_ARCHITECTURES=90 -DARELU_CUDA_ARCHITECTURES=90 \
     -DCMAKE_JS_VERSION=device-check -DCMAKE_JS_INC="$ROOT/node_modules/node-api-headers/include" \
     -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$BUILD/Release" &&
-  timeout --kill-after=10 200 cmake --build "$BUILD" -j "$(nproc)" --verbose; } > "$OUT/build.log" 2>&1
+  timeout --kill-after=10 "$(limit_for 200)" cmake --build "$BUILD" --clean-first -j "$(nproc)" --verbose; } > "$OUT/build.log" 2>&1
 rc=$?
 SPILLS=$(grep -E "bytes spill (stores|loads)" "$OUT/build.log" | grep -vc " 0 bytes spill stores, 0 bytes spill loads")
 KERNELS=$(grep -c "Compiling entry function" "$OUT/build.log")
