@@ -66,6 +66,8 @@ export interface NativeInfo {
   bestIsa: string;
   threads: number;
   serialBelow: number;
+  /** Jobs that woke pool threads so far (tests: small calls wake none). */
+  parallelJobs: number;
 }
 
 /** @internal */
