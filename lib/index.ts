@@ -45,8 +45,8 @@ export interface Info {
   isasSupported: string[];
   /** Threads of the CPU pool. */
   threads: number;
-  /** Arrays shorter than this stay on the calling thread. */
-  serialBelow: number;
+  /** Arrays shorter than these stay on the calling thread (waking the pool costs more). */
+  serialBelow: { forward: number; backward: number };
   cuda: {
     compiled: boolean;
     available: boolean;

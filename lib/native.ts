@@ -65,7 +65,7 @@ export interface NativeInfo {
   isasSupported: string[];
   bestIsa: string;
   threads: number;
-  serialBelow: number;
+  serialBelow: { forward: number; backward: number };
   /** Jobs that woke pool threads so far (tests: small calls wake none). */
   parallelJobs: number;
 }

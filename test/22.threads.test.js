@@ -45,11 +45,14 @@ describe('Threads and environment', function () {
     const native = require('../dist/native').native;
     arelu.setNumThreads(4);
     try {
-      const small = h.randomArray(arelu.info().serialBelow - 1);
+      const { forward: fwdBelow, backward: bwdBelow } = arelu.info().serialBelow;
       const before = native.info().parallelJobs;
-      for (let k = 0; k < 20; k++) { arelu.forward(small); arelu.backward(small, small); }
+      const small = h.randomArray(Math.min(fwdBelow, bwdBelow) - 1);
+      for (let k = 0; k < 5; k++) { arelu.forward(small); arelu.backward(small, small); }
+      arelu.forward(h.randomArray(fwdBelow - 1));
+      arelu.backward(h.randomArray(bwdBelow - 1), h.randomArray(bwdBelow - 1));
       expect(native.info().parallelJobs).to.equal(before);
-      const large = h.randomArray(arelu.info().serialBelow * 4);
+      const large = h.randomArray(Math.max(fwdBelow, bwdBelow));
       arelu.forward(large);
       arelu.backward(large, large);
       expect(native.info().parallelJobs).to.equal(before + 2);

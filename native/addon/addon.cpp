@@ -179,7 +179,10 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("isasSupported", supported);
   o.Set("bestIsa", arelu::isa_name(arelu::best_isa()));
   o.Set("threads", arelu::cpu_threads());
-  o.Set("serialBelow", static_cast<double>(arelu::kSerialBelow));
+  Napi::Object serial = Napi::Object::New(env);
+  serial.Set("forward", static_cast<double>(arelu::kSerialBelowForward));
+  serial.Set("backward", static_cast<double>(arelu::kSerialBelowBackward));
+  o.Set("serialBelow", serial);
   o.Set("parallelJobs", static_cast<double>(arelu::cpu_parallel_jobs()));
   return o;
 }

@@ -132,7 +132,9 @@ void fill_coeffs(CoeffArray& co, size_t channels, const float* alpha, const floa
   for (size_t c = 0; c < channels; ++c) co[c] = make_coeffs(alpha[c], beta[c]);
 }
 
-int max_threads_for(size_t n) { return n < kSerialBelow ? 1 : ThreadPool::instance().threads(); }
+int max_threads_for(size_t n, size_t serial_below) {
+  return n < serial_below ? 1 : ThreadPool::instance().threads();
+}
 
 template <class F>
 void run_tasks(size_t ntasks, int max_threads, F& body) {
@@ -170,7 +172,7 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
         k.forward_uniform(x + pc.start, y + pc.start, pc.len, co[pc.channel].a, co[pc.channel].b);
       }
     };
-    run_tasks(p.ntasks, max_threads_for(p.n), body);
+    run_tasks(p.ntasks, max_threads_for(p.n, kSerialBelowForward), body);
     return;
   }
   const SlotTables st = make_slots(p, co);
@@ -181,7 +183,7 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
       k.forward_varying(x + off, y + off, std::min(p.slots, p.n - off), st.a.data(), st.b.data());
     }
   };
-  run_tasks(p.ntasks, max_threads_for(p.n), body);
+  run_tasks(p.ntasks, max_threads_for(p.n, kSerialBelowForward), body);
 }
 
 void cpu_backward(const float* x, const float* g, float* dx, const Layout& layout,
@@ -192,7 +194,7 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
   CoeffArray co(C);
   fill_coeffs(co, C, alpha, beta);
   const CpuKernels& k = current_kernels();
-  const int threads = max_threads_for(p.n);
+  const int threads = max_threads_for(p.n, kSerialBelowBackward);
 
   if (p.ntasks > 0 && p.rows) {
     SmallArray<double, 8> partial(2 * p.npieces);
@@ -251,7 +253,7 @@ void cpu_parallel_copy(void* dst, const void* src, size_t bytes) {
     std::memcpy(static_cast<char*>(dst) + off, static_cast<const char*>(src) + off,
                 std::min(kChunk, bytes - off));
   };
-  run_tasks(ntasks, max_threads_for(bytes / 4), body);
+  run_tasks(ntasks, max_threads_for(bytes / 4, kSerialBelowForward), body);
 }
 
 int cpu_threads() { return ThreadPool::instance().threads(); }

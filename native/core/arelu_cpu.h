@@ -33,11 +33,14 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
 // memcpy split over the thread pool: the bandwidth baseline of the bench.
 void cpu_parallel_copy(void* dst, const void* src, size_t bytes);
 
-// Threads used by the driver (the pool's size) and the size below which a
-// call stays on the calling thread.
+// Threads used by the driver (the pool's size), and the sizes below which a
+// call stays on the calling thread. Waking a pool thread cost ~25 us on the
+// development VM (bench/RESULTS.md, "Serial thresholds"): one thread is faster
+// up to ~1.5M elements forward and ~400K backward.
 int cpu_threads();
 unsigned long long cpu_parallel_jobs();
 void cpu_set_threads(int n);
-constexpr size_t kSerialBelow = 1 << 16;
+constexpr size_t kSerialBelowForward = size_t(1) << 21;
+constexpr size_t kSerialBelowBackward = size_t(1) << 19;
 
 }  // namespace arelu
