@@ -13,17 +13,8 @@ function composite(x, alpha, beta) {
     tf.mul(tf.relu(tf.neg(x)), tf.clipByValue(alpha, 0.01, 0.99))));
 }
 
-// Deterministic pseudo-random numbers (mulberry32).
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Deterministic pseudo-random numbers (mulberry32, shared with the other suites).
+const rng = require('./helpers').mulberry32;
 function randomTensor(shape, seed, withZeros = true) {
   const r = rng(seed);
   const n = shape.reduce((a, b) => a * b, 1);

@@ -3,16 +3,20 @@
 // replayed with ARELU_TEST_SEED), a float64 reference of SPEC §1, float32
 // ulp distance, and output poisoning.
 
-const seed = process.env.ARELU_TEST_SEED ? Number(process.env.ARELU_TEST_SEED) : (Date.now() % 2 ** 31);
-let state = seed >>> 0;
-function random() {
-  // mulberry32
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+/** A seeded generator of uniform numbers in [0, 1) (mulberry32). */
+function mulberry32(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
+
+const seed = process.env.ARELU_TEST_SEED ? Number(process.env.ARELU_TEST_SEED) : (Date.now() % 2 ** 31);
+const random = mulberry32(seed);
 
 function randomArray(n, lo = -4, hi = 4) {
   const a = new Float32Array(n);
@@ -113,7 +117,7 @@ const EDGE_PARAMS = [
   [NaN, 1], [0.5, NaN], [0.5, Infinity], [0.5, -Infinity], [Infinity, 0], [-Infinity, 0], [0.25, 40], [0.25, -40]];
 
 module.exports = {
-  seed, random, randomArray, reference, coeffs, ulps, firstMismatch, sumClose, poisoned, countPoison,
+  seed, random, mulberry32, randomArray, reference, coeffs, ulps, firstMismatch, sumClose, poisoned, countPoison,
   EDGE_X, EDGE_G, EDGE_PARAMS, f32,
 };
 

@@ -248,14 +248,20 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
   return make_handle(env, d, p, src.length);
 }
 
+// The host array a download fills: a live Float32Array of the buffer's length.
+F32View into_arg(const Napi::CallbackInfo& info, size_t i, const DevBuf& b) {
+  const F32View dst = float32_arg(info, i, "into");
+  if (dst.length != b.length)
+    throw_range(info.Env(), "Expected into to have the length of the buffer (" + std::to_string(b.length) +
+                                ") but it has " + std::to_string(dst.length));
+  return dst;
+}
+
 Napi::Value Download(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   require_cuda(env);
   DevBuf* b = buf_arg(info, 0, "buffer");
-  const F32View dst = float32_arg(info, 1, "into");
-  if (dst.length != b->length)
-    throw_range(env, "Expected into to have the length of the buffer (" + std::to_string(b->length) + ") but it has " +
-                         std::to_string(dst.length));
+  const F32View dst = into_arg(info, 1, *b);
   if (int e = arelu_cuda::download(b->device, dst.data, b->ptr, b->length * sizeof(float)))
     throw_cuda(env, e, "download()");
   return env.Undefined();
@@ -450,10 +456,7 @@ Napi::Value DownloadAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   require_cuda(env);
   DevBuf* b = buf_arg(info, 0, "buffer");
-  const F32View dst = float32_arg(info, 1, "into");
-  if (dst.length != b->length)
-    throw_range(env, "Expected into to have the length of the buffer (" + std::to_string(b->length) + ") but it has " +
-                         std::to_string(dst.length));
+  const F32View dst = into_arg(info, 1, *b);
   return start_async(info, "downloadAsync()", [&](Pending* p) {
     return arelu_cuda::download_async(b->device, dst.data, b->ptr, b->length * sizeof(float), on_done, p);
   });

@@ -728,21 +728,35 @@ int backward(int device, const float* x, const float* g, float* dx, const Layout
   return 0;
 }
 
-int forward_async(int device, const float* x, float* y, const Layout& layout, const float* alpha,
-                  const float* beta, Done done, void* user) {
-  DeviceState* s = nullptr;
-  if (int e = state_for(device, &s)) return e;
-  std::lock_guard<std::mutex> lock(s->mu);
-  if (int e = enqueue<false>(s, x, nullptr, y, layout, alpha, beta)) return e;
-  Job* job = new Job();
-  job->done = done;
-  job->user = user;
+namespace {
+
+// Queues `job` to complete through on_done after the work queued so far;
+// on failure the job is deleted and the CUDA error returned.
+int queue_done(DeviceState* s, Job* job) {
   const cudaError_t e = cudaStreamAddCallback(s->stream, on_done, job, 0);
   if (e != cudaSuccess) {
     delete job;
     return fail(e);
   }
   return 0;
+}
+
+Job* new_job(Done done, void* user) {
+  Job* job = new Job();
+  job->done = done;
+  job->user = user;
+  return job;
+}
+
+}  // namespace
+
+int forward_async(int device, const float* x, float* y, const Layout& layout, const float* alpha,
+                  const float* beta, Done done, void* user) {
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (int e = enqueue<false>(s, x, nullptr, y, layout, alpha, beta)) return e;
+  return queue_done(s, new_job(done, user));
 }
 
 int backward_async(int device, const float* x, const float* g, float* dx, const Layout& layout,
@@ -751,9 +765,7 @@ int backward_async(int device, const float* x, const float* g, float* dx, const 
   if (int e = state_for(device, &s)) return e;
   std::lock_guard<std::mutex> lock(s->mu);
   if (int e = enqueue<true>(s, x, g, dx, layout, alpha, beta)) return e;
-  Job* job = new Job();
-  job->done = done;
-  job->user = user;
+  Job* job = new_job(done, user);
   job->sums_src = s->h_sums;
   job->sums_dst = sums;
   job->sums_count = 2 * layout.channels;
@@ -761,33 +773,16 @@ int backward_async(int device, const float* x, const float* g, float* dx, const 
     std::memcpy(sums, s->h_sums, job->sums_count * sizeof(double));
     job->sums_dst = nullptr;
   }
-  const cudaError_t e = cudaStreamAddCallback(s->stream, on_done, job, 0);
-  if (e != cudaSuccess) {
-    delete job;
-    return fail(e);
-  }
-  return 0;
+  return queue_done(s, job);
 }
 
 int download_async(int device, void* dst, const void* src, size_t bytes, Done done, void* user) {
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
   std::lock_guard<std::mutex> lock(s->mu);
-  if (bytes == 0) {
-    Job* job = new Job();
-    job->done = done;
-    job->user = user;
-    const cudaError_t e = cudaStreamAddCallback(s->stream, on_done, job, 0);
-    if (e != cudaSuccess) {
-      delete job;
-      return fail(e);
-    }
-    return 0;
-  }
+  if (bytes == 0) return queue_done(s, new_job(done, user));
   if (s->staging == nullptr) ARELU_TRY(cudaMallocHost(reinterpret_cast<void**>(&s->staging), kStagingBytes));
-  Job* job = new Job();
-  job->done = done;
-  job->user = user;
+  Job* job = new_job(done, user);
   job->staging = s->staging;
   for (size_t off = 0; off < bytes; off += kStagingBytes)
     job->chunks.emplace_back(static_cast<char*>(dst) + off, std::min(kStagingBytes, bytes - off));
