@@ -5,6 +5,7 @@
 // the cpu backend and the arelu op: test accuracy after each epoch, AReLU vs
 // ReLU, SGD with momentum at small learning rates. Also times an epoch with the
 // native op against the same model with AReLU written in tfjs ops.
+const { compositeAReLULayer } = require('./lib/tfjs-composite');
 const fs = require('fs');
 const path = require('path');
 
@@ -73,16 +74,7 @@ function parseArgs(argv) {
 }
 
 // Deterministic pseudo-random numbers (mulberry32): the split, the shuffles and the initial weights.
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = require('./lib/rng').mulberry32;
 function shuffle(n, seed) {
   const r = rng(seed);
   const p = Int32Array.from({ length: n }, (_, i) => i);
@@ -152,21 +144,7 @@ async function run(o) {
   const { AReLU } = registerTfjs(tf);
 
   // AReLU as a user would write it in tfjs ops: the timing baseline.
-  class CompositeAReLU extends tf.layers.Layer {
-    static className = 'CompositeAReLU';
-    build() {
-      this.alpha = this.addWeight('alpha', [1], 'float32', tf.initializers.constant({ value: 0.9 }));
-      this.beta = this.addWeight('beta', [1], 'float32', tf.initializers.constant({ value: 2.0 }));
-      this.built = true;
-    }
-    computeOutputShape(s) { return s; }
-    call(inputs) {
-      const x = Array.isArray(inputs) ? inputs[0] : inputs;
-      return tf.tidy(() => tf.sub(
-        tf.mul(tf.relu(x), tf.add(1, tf.sigmoid(this.beta.read()))),
-        tf.mul(tf.relu(tf.neg(x)), tf.clipByValue(this.alpha.read(), 0.01, 0.99))));
-    }
-  }
+  const CompositeAReLU = compositeAReLULayer(tf);
 
   const patched = [patchConv2DBackpropFilter(tf), patchMaxPoolGrad(tf)].filter(Boolean);
 

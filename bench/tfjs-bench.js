@@ -7,6 +7,7 @@
 // Medians of interleaved repetitions, all in one process.
 //
 //   node bench/tfjs-bench.js [--reps N] [--sizes 65536,262144,...] [--json FILE]
+const { compositeArelu, compositeAReLULayer } = require('./lib/tfjs-composite');
 const fs = require('fs');
 const os = require('os');
 
@@ -42,7 +43,7 @@ async function main() {
   const { registerTfjs } = require('../dist/tfjs');
   const { arelu: op, AReLU } = registerTfjs(tf);
 
-  const composite = (x, a, b) => tf.sub(tf.mul(tf.relu(x), tf.add(1, tf.sigmoid(b))), tf.mul(tf.relu(tf.neg(x)), tf.clipByValue(a, 0.01, 0.99)));
+  const composite = (x, a, b) => compositeArelu(tf, x, a, b);
   // Interleaved rounds: each round times every variant once, so load shifts hit all alike.
   function race(variants, reps) {
     const t = variants.map(() => []);
@@ -74,16 +75,7 @@ async function main() {
 
   // A small CNN, one SGD step on a batch of 32 16x16x1 images (small because tfjs'
   // cpu Conv2DBackpropFilter is slow: it dominates any CNN step on this backend).
-  class CompositeAReLU extends tf.layers.Layer {
-    static className = 'CompositeAReLU';
-    build() {
-      this.alpha = this.addWeight('alpha', [1], 'float32', tf.initializers.constant({ value: 0.9 }));
-      this.beta = this.addWeight('beta', [1], 'float32', tf.initializers.constant({ value: 2 }));
-      this.built = true;
-    }
-    computeOutputShape(s) { return s; }
-    call(inputs) { const x = Array.isArray(inputs) ? inputs[0] : inputs; return tf.tidy(() => composite(x, this.alpha.read(), this.beta.read())); }
-  }
+  const CompositeAReLU = compositeAReLULayer(tf);
   const cnn = (Act) => {
     const m = tf.sequential({
       layers: [

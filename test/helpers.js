@@ -3,17 +3,7 @@
 // replayed with ARELU_TEST_SEED), a float64 reference of SPEC §1, float32
 // ulp distance, and output poisoning.
 
-/** A seeded generator of uniform numbers in [0, 1) (mulberry32). */
-function mulberry32(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const { mulberry32 } = require('../bench/lib/rng');
 
 const seed = process.env.ARELU_TEST_SEED ? Number(process.env.ARELU_TEST_SEED) : (Date.now() % 2 ** 31);
 const random = mulberry32(seed);
