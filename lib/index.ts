@@ -5,7 +5,7 @@
  * NVIDIA GPUs (CUDA). See SPEC.md §1 for the exact math.
  */
 import { native } from './native';
-import { codedError, typeError, rangeError } from './errors';
+import { typeError, rangeError } from './errors';
 import { checkHostArray, checkNoPartialOverlap, checkOptions, checkThreadCount, resolve, LayoutOptions, Params, Resolved } from './args';
 import * as cuda from './cuda';
 import { DeviceBuffer, checkLive, requireCuda } from './cuda';
@@ -75,7 +75,8 @@ interface DeviceCall {
   kind: 'device';
   x: DeviceBuffer;
   dy?: DeviceBuffer;
-  out: DeviceBuffer;
+  /** undefined: allocated on x's device once the call is known to be valid. */
+  out?: DeviceBuffer;
   r: Resolved;
 }
 
@@ -99,7 +100,7 @@ function prepare(x: unknown, dy: unknown, hasDy: boolean, params: unknown, optsI
     }
     const r = resolve(x.length, params, opts);
     requireCuda();
-    return { kind: 'device', x, dy: dy as DeviceBuffer | undefined, out: out ?? x /* placeholder */, r };
+    return { kind: 'device', x, dy: dy as DeviceBuffer | undefined, out, r };
   }
   const hx = checkHostArray(x, 'x', true);
   let hdy: Float32Array | undefined;
@@ -121,8 +122,8 @@ function prepare(x: unknown, dy: unknown, hasDy: boolean, params: unknown, optsI
   return { kind: 'host', x: hx, dy: hdy, out: (out as Float32Array | undefined) ?? new Float32Array(hx.length), r };
 }
 
-function deviceOut(c: DeviceCall, given: unknown): DeviceBuffer {
-  return given === undefined ? cuda.alloc(c.x.length, { device: c.x.device }) : c.out;
+function deviceOut(c: DeviceCall): DeviceBuffer {
+  return c.out ?? cuda.alloc(c.x.length, { device: c.x.device });
 }
 
 function gradients<T>(dx: T, r: Resolved, sums: Float64Array): Gradients<T> {
@@ -187,12 +188,12 @@ export function forward(x: Input, params?: Params, opts?: Options): Input {
     }
   }
   const c = prepare(x, undefined, false, params, opts);
-  if (c.r.channels === 0) return c.kind === 'host' ? c.out : deviceOut(c, opts?.out);
+  if (c.r.channels === 0) return c.kind === 'host' ? c.out : deviceOut(c);
   if (c.kind === 'host') {
     native.forward(c.x, c.out, c.r.alpha, c.r.beta, c.r.channels, c.r.inner);
     return c.out;
   }
-  const out = deviceOut(c, opts?.out);
+  const out = deviceOut(c);
   native.cuda.forward(c.x.handle, out.handle, c.r.alpha, c.r.beta, c.r.channels, c.r.inner);
   return out;
 }
@@ -231,12 +232,12 @@ export function backward(x: Input, dy: Input, params?: Params, opts?: Options): 
   }
   const c = prepare(x, dy, true, params, opts);
   const sums = c.r.perChannel ? new Float64Array(2 * c.r.channels) : scalarSums;
-  if (c.r.channels === 0) return gradients(c.kind === 'host' ? c.out : deviceOut(c, opts?.out), c.r, sums);
+  if (c.r.channels === 0) return gradients(c.kind === 'host' ? c.out : deviceOut(c), c.r, sums);
   if (c.kind === 'host') {
     native.backward(c.x, c.dy!, c.out, c.r.alpha, c.r.beta, c.r.channels, c.r.inner, sums);
     return gradients(c.out, c.r, sums);
   }
-  const out = deviceOut(c, opts?.out);
+  const out = deviceOut(c);
   native.cuda.backward(c.x.handle, c.dy!.handle, out.handle, c.r.alpha, c.r.beta, c.r.channels, c.r.inner, sums);
   return gradients(out, c.r, sums);
 }
@@ -252,12 +253,12 @@ export async function forwardAsync(x: DeviceBuffer, params?: Params, opts?: Opti
 export async function forwardAsync(x: Input, params?: Params, opts?: Options): Promise<Input>;
 export async function forwardAsync(x: Input, params?: Params, opts?: Options): Promise<Input> {
   const c = prepare(x, undefined, false, params, opts);
-  if (c.r.channels === 0) return c.kind === 'host' ? c.out : deviceOut(c, opts?.out);
+  if (c.r.channels === 0) return c.kind === 'host' ? c.out : deviceOut(c);
   if (c.kind === 'host') {
     await native.forwardAsync(c.x, c.out, c.r.alpha, c.r.beta, c.r.channels, c.r.inner);
     return c.out;
   }
-  const out = deviceOut(c, opts?.out);
+  const out = deviceOut(c);
   await native.cuda.forwardAsync(c.x.handle, out.handle, c.r.alpha, c.r.beta, c.r.channels, c.r.inner);
   return out;
 }
@@ -271,12 +272,12 @@ export async function backwardAsync(x: Input, dy: Input, params?: Params, opts?:
 export async function backwardAsync(x: Input, dy: Input, params?: Params, opts?: Options): Promise<Gradients<Input>> {
   const c = prepare(x, dy, true, params, opts);
   const sums = new Float64Array(2 * c.r.channels || 2);
-  if (c.r.channels === 0) return gradients(c.kind === 'host' ? c.out : deviceOut(c, opts?.out), c.r, sums);
+  if (c.r.channels === 0) return gradients(c.kind === 'host' ? c.out : deviceOut(c), c.r, sums);
   if (c.kind === 'host') {
     await native.backwardAsync(c.x, c.dy!, c.out, c.r.alpha, c.r.beta, c.r.channels, c.r.inner, sums);
     return gradients(c.out, c.r, sums);
   }
-  const out = deviceOut(c, opts?.out);
+  const out = deviceOut(c);
   await native.cuda.backwardAsync(c.x.handle, c.dy!.handle, out.handle, c.r.alpha, c.r.beta, c.r.channels, c.r.inner, sums);
   return gradients(out, c.r, sums);
 }
@@ -334,5 +335,3 @@ export function parallelCopy(dst: Float32Array, src: Float32Array): void {
   native.parallelCopy(checkHostArray(dst, 'dst', false), checkHostArray(src, 'src', false));
 }
 
-/** @internal */
-export const _codedError = codedError;
