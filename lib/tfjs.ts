@@ -7,6 +7,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import * as core from './index';
+import { registerGradOfGrad } from './tfjs-grad2';
 
 /** The parts of a tfjs module (`@tensorflow/tfjs`, `@tensorflow/tfjs-node`) that are used. */
 export type Tfjs = typeof tfc & {
@@ -186,6 +187,7 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
       },
     });
   }
+  registerGradOfGrad(tf, GRAD_KERNEL_NAME); // second order (lib/tfjs-grad2.ts)
 
   function param(p: Tensor | number | undefined, dflt: number, name: string, channels: number): Tensor {
     const t = p === undefined ? tf.scalar(dflt) : typeof p === 'number' ? tf.scalar(p) : p;
