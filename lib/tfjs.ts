@@ -8,6 +8,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import * as core from './index';
 import { registerGradOfGrad } from './tfjs-grad2';
+import { kerasConstants } from './tfjs-keras';
 
 /** The parts of a tfjs module (`@tensorflow/tfjs`, `@tensorflow/tfjs-node`) that are used. */
 export type Tfjs = typeof tfc & {
@@ -27,6 +28,13 @@ export interface AReLULayerArgs extends LayerArgs {
   betaInit?: number;
   /** One alpha/beta pair per channel of the last axis (channels-last). Default false. */
   perChannel?: boolean;
+  /**
+   * Keras-port form (lib/tfjs-keras.ts): alpha and/or beta as constants. The layer
+   * then has no weights and is not trained. Not combinable with the options above.
+   */
+  alpha?: number;
+  /** Keras-port form: the constant beta (default 2.0 when only alpha is given). */
+  beta?: number;
 }
 
 /** An `AReLU` layer instance: a tfjs Layer with trainable `alpha` and `beta` weights. */
@@ -34,6 +42,8 @@ export interface AReLULayer extends tfl.layers.Layer {
   readonly alphaInit: number;
   readonly betaInit: number;
   readonly perChannel: boolean;
+  /** The constants of a layer in the Keras-port form (no weights), else null. */
+  readonly constants: { alpha: number; beta: number } | null;
 }
 
 /** The `AReLU` layer class (registered with `tf.serialization.registerClass`). */
@@ -220,11 +230,13 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
     readonly alphaInit: number;
     readonly betaInit: number;
     readonly perChannel: boolean;
+    readonly constants: { alpha: number; beta: number } | null;
     private alpha: tfl.LayerVariable | null = null;
     private beta: tfl.LayerVariable | null = null;
 
     constructor(args: AReLULayerArgs = {}) {
       super(args);
+      this.constants = kerasConstants(args as Record<string, unknown>);
       const { alphaInit = DEFAULT_ALPHA, betaInit = DEFAULT_BETA, perChannel = false } = args;
       if (typeof alphaInit !== 'number') throw new TypeError(`Expected alphaInit to be a number, but received ${typeof alphaInit}`);
       if (typeof betaInit !== 'number') throw new TypeError(`Expected betaInit to be a number, but received ${typeof betaInit}`);
@@ -236,6 +248,7 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
     }
 
     override build(inputShape: Shape | Shape[]): void {
+      if (this.constants) { this.built = true; return; } // Keras-port form: no weights
       const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
       let wShape = [1];
       if (this.perChannel) {
@@ -255,11 +268,13 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
 
     override call(inputs: Tensor | Tensor[]): Tensor {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
+      if (this.constants) return arelu(x, this.constants.alpha, this.constants.beta);
       if (!this.alpha || !this.beta) throw new Error('AReLU layer called before it was built');
       return arelu(x, this.alpha.read(), this.beta.read());
     }
 
     override getConfig(): tfc.serialization.ConfigDict {
+      if (this.constants) return { ...super.getConfig(), alpha: this.constants.alpha, beta: this.constants.beta };
       return { ...super.getConfig(), alphaInit: this.alphaInit, betaInit: this.betaInit, perChannel: this.perChannel };
     }
   }
