@@ -28,6 +28,7 @@ function backendSuite(backendName, getTf) {
       }
       tf = r.tf;
       await tf.setBackend(backendName);
+      expect(tf.getBackend()).to.equal(backendName);
       tf.tidy(() => tf.relu(tf.ones([1])));
       ({ arelu } = registerTfjs(tf));
     });
