@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 'use strict';
 // `arelu demo` / `npm run demo`: the paper's MNIST experiment (Chen, Li, Xu,
-// "AReLU", arXiv 2006.13858; authors' ConvMNIST) in Node with TensorFlow.js on
-// the cpu backend and the arelu op: test accuracy after each epoch, AReLU vs
-// ReLU, SGD with momentum at small learning rates. Also times an epoch with the
-// native op against the same model with AReLU written in tfjs ops.
+// "AReLU", arXiv 2006.13858; authors' ConvMNIST) in Node with TensorFlow.js and
+// the arelu op: test accuracy after each epoch, AReLU vs ReLU, SGD with
+// momentum at small learning rates, mean ± sd over seeds. Runs on tfjs-node's
+// `tensorflow` backend when @tensorflow/tfjs-node loads (native convolutions),
+// else on @tensorflow/tfjs' cpu backend (with two replacement kernels there).
+// Also times an epoch with the native op against the same model with AReLU
+// written in tfjs ops.
 const { compositeAReLULayer } = require('./lib/tfjs-composite');
+const { renderDemoSvg } = require('./lib/chart');
 const fs = require('fs');
 const path = require('path');
 
@@ -13,7 +17,9 @@ const USAGE = `Usage: arelu demo [options]      (npm run demo -- [options])
 
   --lr LIST          learning rates, comma separated        (default 1e-2,1e-3)
   --epochs N         epochs per run                         (default 2)
-  --seeds N          seeds per (activation, lr); mean shown (default 1)
+  --seeds N          seeds per (activation, lr); mean ± sd shown
+                                                            (default 3 on tfjs-node, 1 on the cpu backend)
+  --backend B        auto, tensorflow (tfjs-node) or cpu     (default auto: tfjs-node if it loads)
   --act LIST         activations: AReLU, ReLU, AReLU-composite (AReLU in tfjs ops)
                                                             (default AReLU,ReLU)
   --train N          training images (of the 8000 of the fixed 80/20 split)
@@ -28,7 +34,7 @@ const USAGE = `Usage: arelu demo [options]      (npm run demo -- [options])
 
 function parseArgs(argv) {
   const o = {
-    lr: [1e-2, 1e-3], epochs: 2, seeds: 1, act: ['AReLU', 'ReLU'], train: 8000, test: 2000, batch: 128,
+    lr: [1e-2, 1e-3], epochs: 2, seeds: null, backend: 'auto', act: ['AReLU', 'ReLU'], train: 8000, test: 2000, batch: 128,
     timingEpochs: 1, quick: false, json: null, svg: null, progress: true,
   };
   const given = new Set();
@@ -47,6 +53,12 @@ function parseArgs(argv) {
       case '--lr': o.lr = String(val()).split(',').map((s) => num('lr', s, false)); break;
       case '--epochs': o.epochs = num('epochs', val()); break;
       case '--seeds': o.seeds = num('seeds', val()); break;
+      case '--backend': {
+        o.backend = String(val());
+        if (!['auto', 'tensorflow', 'cpu'].includes(o.backend))
+          throw new RangeError(`Expected --backend to be auto, tensorflow or cpu, but received ${o.backend}`);
+        break;
+      }
       case '--act': {
         o.act = String(val()).split(',').map((s) => s.trim());
         for (const a of o.act) if (!['AReLU', 'ReLU', 'AReLU-composite'].includes(a))
@@ -135,18 +147,40 @@ function requireOptional(name) {
   }
 }
 
-async function run(o) {
+// tfjs-node (the `tensorflow` backend) when it loads and is not ruled out, else
+// @tensorflow/tfjs on the cpu backend. Returns the module and why tfjs-node is not used.
+async function loadTfjs(want) {
+  let why = 'not tried (--backend cpu)';
+  if (want !== 'cpu') {
+    try {
+      const tf = require('@tensorflow/tfjs-node');
+      if (await tf.setBackend('tensorflow')) return { tf, why: null };
+      why = 'its tensorflow backend did not initialize';
+    } catch (e) {
+      why = String(e && e.message || e).split('\n')[0];
+    }
+    if (want === 'tensorflow') throw new Error(`--backend tensorflow: @tensorflow/tfjs-node does not load here (${why})`);
+  }
   const tf = requireOptional('@tensorflow/tfjs');
-  requireOptional('mnist/package.json');
   await tf.setBackend('cpu');
+  return { tf, why };
+}
+
+async function run(o) {
+  requireOptional('mnist/package.json');
+  const { tf, why: noTfjsNode } = await loadTfjs(o.backend);
+  const backendName = tf.getBackend();
+  if (o.seeds === null) o.seeds = o.quick || backendName !== 'tensorflow' ? 1 : 3;
   const arelu = require('../dist/index');
   const { registerTfjs } = require('../dist/tfjs');
-  const { AReLU } = registerTfjs(tf);
+  const registered = registerTfjs(tf);
+  const { AReLU } = registered;
 
   // AReLU as a user would write it in tfjs ops: the timing baseline.
   const CompositeAReLU = compositeAReLULayer(tf);
 
-  const patched = [patchConv2DBackpropFilter(tf), patchMaxPoolGrad(tf)].filter(Boolean);
+  // tfjs' cpu backend needs two replacement kernels to train in minutes; tfjs-node's are native.
+  const patched = backendName === 'cpu' ? [patchConv2DBackpropFilter(tf), patchMaxPoolGrad(tf)].filter(Boolean) : [];
 
   const activation = (act) => (act === 'AReLU' ? new AReLU() : act === 'ReLU' ? tf.layers.reLU() : new CompositeAReLU());
 
@@ -289,8 +323,10 @@ async function run(o) {
       act, lr, seeds: rs.length, acc,
       accStd: Array.from({ length: o.epochs }, (_, e) => std(rs.map((r) => r.acc[e]))),
       accInit: mean(rs.map((r) => r.acc0)),
+      accInitStd: std(rs.map((r) => r.acc0)),
       loss: Array.from({ length: o.epochs }, (_, e) => mean(rs.map((r) => r.loss[e]))),
       epochMs: mean(rs.map((r) => mean(r.epochMs))),
+      epochMsStd: std(rs.map((r) => mean(r.epochMs))),
       perSeed: rs.map((r) => ({ seed: r.seed, acc: r.acc, epochMs: r.epochMs, params: r.params })),
     });
   }
@@ -306,14 +342,20 @@ async function run(o) {
       data: `mnist package (${data.total} digits), fixed-seed 80/20 split (seed ${SPLIT_SEED}); ${data.train.n} train, ${data.test.n} test`,
       quick: o.quick,
     },
-    environment: { node: process.version, tfjs: tf.version.tfjs, backend: tf.getBackend(), isa: info.isa, threads: info.threads, cpus: require('os').cpus().length },
+    environment: {
+      node: process.version, tfjs: tf.version.tfjs, backend: backendName,
+      tfjsNode: backendName === 'tensorflow' ? { version: tf.version['tfjs-node'], tensorflow: tf.version.tensorflow } : { used: false, why: noTfjsNode },
+      // the path AReLU's kernels take on this backend (tf-op or copy), where registerTfjs says so
+      areluPath: registered.backends ? registered.backends[backendName] || null : null,
+      isa: info.isa, threads: info.threads, cpus: require('os').cpus().length,
+    },
     date: new Date().toISOString(),
     totalSeconds: (Date.now() - t0) / 1000,
   };
 
   console.log(table(out, o));
   if (o.json) fs.writeFileSync(o.json, `${JSON.stringify(out, null, 2)}\n`);
-  if (o.svg) fs.writeFileSync(o.svg, svg(out));
+  if (o.svg) fs.writeFileSync(o.svg, renderDemoSvg(out));
 }
 
 // tfjs 4.22's cpu Conv2DBackpropFilter reads every element through
@@ -447,50 +489,17 @@ function table(out, o) {
   const pct = (v) => `${(100 * v).toFixed(1)}%`;
   const rows = [['activation', 'lr', 'seeds', ...out.results[0].acc.map((_, e) => `epoch ${e + 1}`), 'ms/epoch']];
   for (const r of out.results)
-    rows.push([r.act, String(r.lr), String(r.seeds), ...r.acc.map((a, e) => pct(a) + (r.seeds > 1 ? ` ±${(100 * r.accStd[e]).toFixed(1)}` : '')), r.epochMs.toFixed(0)]);
+    rows.push([r.act, String(r.lr), String(r.seeds), ...r.acc.map((a, e) => pct(a) + (r.seeds > 1 ? ` ± ${(100 * r.accStd[e]).toFixed(1)}` : '')), r.epochMs.toFixed(0)]);
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   const line = (r) => r.map((v, c) => (c < 1 ? v.padEnd(w[c]) : v.padStart(w[c]))).join('  ');
   const lines = [
-    `ConvMNIST, test accuracy after each epoch (mean over seeds), SGD momentum 0.9, batch ${o.batch}, ${out.config.data}`,
+    `ConvMNIST on tfjs' ${out.environment.backend} backend, test accuracy after each epoch (${out.results[0].seeds > 1 ? 'mean ± sd over seeds' : 'one seed'}), SGD momentum 0.9, batch ${o.batch}, ${out.config.data}`,
     '', line(rows[0]), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(line),
   ];
   if (out.timing)
     lines.push('', `Time per epoch (lr ${out.timing.lr}, ${out.timing.epochs} epoch(s), median): AReLU op ${out.timing.op.epochMs.toFixed(0)} ms, ` +
       `AReLU in tfjs ops ${out.timing.composite.epochMs.toFixed(0)} ms (${out.timing.speedup.toFixed(2)}x)`);
   return lines.join('\n');
-}
-
-function svg(out) {
-  const W = 640, H = 400, L = 60, R = 170, T = 30, B = 50;
-  const E = out.results[0].acc.length;
-  const x = (e) => L + (e / Math.max(1, E)) * (W - L - R);
-  const y = (a) => T + (1 - a) * (H - T - B);
-  const colors = { AReLU: '#d62728', ReLU: '#1f77b4', 'AReLU-composite': '#ff7f0e' };
-  const lrs = [...new Set(out.results.map((r) => r.lr))];
-  const dashes = ['', '6 4', '2 3', '10 3 2 3'];
-  const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
-    `<rect width="${W}" height="${H}" fill="white"/>`,
-    `<text x="${L}" y="18" font-size="14">ConvMNIST test accuracy, SGD momentum 0.9 (mean of ${out.results[0].seeds} seed(s))</text>`,
-  ];
-  for (let t = 0; t <= 10; t += 2) {
-    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(t / 10)}" y2="${y(t / 10)}" stroke="#ddd"/>`);
-    parts.push(`<text x="${L - 8}" y="${y(t / 10) + 4}" text-anchor="end">${t * 10}%</text>`);
-  }
-  for (let e = 0; e <= E; e++) parts.push(`<text x="${x(e)}" y="${H - B + 18}" text-anchor="middle">${e}</text>`);
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">epoch</text>`);
-  parts.push(`<line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="black"/><line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="black"/>`);
-  out.results.forEach((r, i) => {
-    const pts = [r.accInit, ...r.acc].map((a, e) => `${x(e).toFixed(1)},${y(a).toFixed(1)}`).join(' ');
-    const color = colors[r.act] || '#555';
-    const dash = dashes[lrs.indexOf(r.lr) % dashes.length];
-    parts.push(`<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
-    const ly = T + 10 + i * 18;
-    parts.push(`<line x1="${W - R + 10}" x2="${W - R + 40}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
-    parts.push(`<text x="${W - R + 46}" y="${ly + 4}">${r.act}, lr ${r.lr}</text>`);
-  });
-  parts.push('</svg>', '');
-  return parts.join('\n');
 }
 
 Promise.resolve()

@@ -40,7 +40,7 @@ function backendSuite(backendName, getTf) {
     // tfjs' autograd drops the curvature of tf.sigmoid (its gradient reads the
     // saved output, a copy that tfjs' tape does not connect to beta), so the
     // composite's second derivatives in beta through dBeta are wrong in tfjs
-    // (-14.7 where the exact value is 14.3 in one case here): those terms are
+    // (+14.3 where the exact value is -14.7 in one case here): those terms are
     // checked against a float64 evaluation of SPEC §1's derivatives instead.
     function composite(x, alpha, beta) {
       return tf.sub(

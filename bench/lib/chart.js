@@ -1,4 +1,5 @@
-// Throughput-against-size chart of a bench run, as a self-contained SVG:
+// Charts as self-contained SVG. renderDemoSvg: the accuracy curves of `arelu demo`
+// (mean, band and error bars of ± 1 sd over seeds). renderSvg: the throughput-against-size chart of a bench run:
 // one panel per operation (forward, backward), log2 size axis, log GB/s
 // axis (the rows span four decades: tfjs to memory copy), one line per row
 // kind, copy baselines dashed, one shared legend.
@@ -112,4 +113,60 @@ function renderSvg(run, opts = {}) {
   return out.join('\n') + '\n';
 }
 
-module.exports = { renderSvg, fmtSize };
+/**
+ * Accuracy curves of an `arelu demo` run: test accuracy against epoch, one
+ * curve (the mean over seeds) per activation and learning rate, with a band and
+ * error bars of ± one standard deviation over the seeds where there are several.
+ *
+ * @param {object} out the demo's JSON ({ results: [{ act, lr, seeds, acc[], accStd[], accInit, accInitStd }], environment })
+ * @returns {string} SVG document
+ */
+function renderDemoSvg(out) {
+  const W = 640, H = 400, L = 60, R = 170, T = 30, B = 50;
+  const E = out.results[0].acc.length;
+  const x = (e) => L + (e / Math.max(1, E)) * (W - L - R);
+  const y = (a) => T + (1 - Math.min(1, Math.max(0, a))) * (H - T - B);
+  const colors = { AReLU: '#d62728', ReLU: '#1f77b4', 'AReLU-composite': '#ff7f0e' };
+  const lrs = [...new Set(out.results.map((r) => r.lr))];
+  const dashes = ['', '6 4', '2 3', '10 3 2 3'];
+  const seeds = out.results[0].seeds;
+  const backend = out.environment && out.environment.backend ? `, ${out.environment.backend} backend` : '';
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="${L}" y="18" font-size="14">${esc(`ConvMNIST test accuracy, SGD momentum 0.9 (${seeds > 1 ? `mean ± sd of ${seeds} seeds` : 'one seed'}${backend})`)}</text>`,
+  ];
+  for (let t = 0; t <= 10; t += 2) {
+    parts.push(`<line x1="${L}" x2="${W - R}" y1="${y(t / 10)}" y2="${y(t / 10)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${L - 8}" y="${y(t / 10) + 4}" text-anchor="end">${t * 10}%</text>`);
+  }
+  for (let e = 0; e <= E; e++) parts.push(`<text x="${x(e)}" y="${H - B + 18}" text-anchor="middle">${e}</text>`);
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">epoch</text>`);
+  parts.push(`<line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="black"/><line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="black"/>`);
+  out.results.forEach((r, i) => {
+    const color = colors[r.act] || '#555';
+    const dash = dashes[lrs.indexOf(r.lr) % dashes.length];
+    const means = [r.accInit, ...r.acc];
+    const sds = [r.accInitStd || 0, ...(r.accStd || r.acc.map(() => 0))];
+    if (r.seeds > 1) {
+      // the band: mean + sd left to right, then mean - sd back
+      const upper = means.map((m, e) => `${x(e).toFixed(1)},${y(m + sds[e]).toFixed(1)}`);
+      const lower = means.map((m, e) => `${x(e).toFixed(1)},${y(m - sds[e]).toFixed(1)}`).reverse();
+      parts.push(`<polygon class="band" points="${[...upper, ...lower].join(' ')}" fill="${color}" fill-opacity="0.15" stroke="none"/>`);
+      means.forEach((m, e) => {
+        const cx = x(e).toFixed(1), y0 = y(m - sds[e]).toFixed(1), y1 = y(m + sds[e]).toFixed(1);
+        parts.push(`<path class="errbar" d="M${cx} ${y0} V${y1} M${(x(e) - 4).toFixed(1)} ${y0} h8 M${(x(e) - 4).toFixed(1)} ${y1} h8" stroke="${color}" stroke-width="1"/>`);
+      });
+    }
+    const pts = means.map((a, e) => `${x(e).toFixed(1)},${y(a).toFixed(1)}`).join(' ');
+    parts.push(`<polyline points="${pts}" fill="none" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
+    const ly = T + 10 + i * 18;
+    parts.push(`<line x1="${W - R + 10}" x2="${W - R + 40}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="2"${dash ? ` stroke-dasharray="${dash}"` : ''}/>`);
+    parts.push(`<text x="${W - R + 46}" y="${ly + 4}">${esc(`${r.act}, lr ${r.lr}`)}</text>`);
+  });
+  if (seeds > 1) parts.push(`<text x="${W - R + 10}" y="${T + 14 + out.results.length * 18}" fill="#555">bands, bars: ± 1 sd</text>`);
+  parts.push('</svg>', '');
+  return parts.join('\n');
+}
+
+module.exports = { renderSvg, renderDemoSvg, fmtSize };
