@@ -7,6 +7,9 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import * as core from './index';
+import { chooseKernels, registeredPath, tagPath, TfjsBackendPath } from './tfjs-tfop';
+
+export { TfjsBackendPath } from './tfjs-tfop';
 
 /** The parts of a tfjs module (`@tensorflow/tfjs`, `@tensorflow/tfjs-node`) that are used. */
 export type Tfjs = typeof tfc & {
@@ -51,6 +54,12 @@ export interface TfjsAReLU {
    */
   arelu(x: Tensor, alpha?: Tensor | number, beta?: Tensor | number): Tensor;
   AReLU: AReLULayerClass;
+  /**
+   * For each supported backend that is present (`cpu`, `tensorflow`): which path
+   * its kernels take (`tf-op`: TensorFlow ops inside tfjs-node's runtime, no copies;
+   * `copy`: data read out of the backend and written back) and why.
+   */
+  backends: Record<string, TfjsBackendPath>;
 }
 
 /** Kernel names registered with tfjs. */
@@ -168,10 +177,19 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
   const done = registered.get(tf);
   if (done) return done;
 
+  const backends: Record<string, TfjsBackendPath> = {};
   for (const backendName of SUPPORTED_BACKENDS) {
     if (tf.findBackendFactory(backendName) == null) continue;
-    if (!tf.getKernel(KERNEL_NAME, backendName)) tf.registerKernel({ kernelName: KERNEL_NAME, backendName, kernelFunc: areluKernel });
-    if (!tf.getKernel(GRAD_KERNEL_NAME, backendName)) tf.registerKernel({ kernelName: GRAD_KERNEL_NAME, backendName, kernelFunc: areluGradKernel });
+    const existing = tf.getKernel(KERNEL_NAME, backendName);
+    if (existing) {
+      // Registered before (by another handle on this tfjs, or another copy of arelu).
+      backends[backendName] = registeredPath(existing) ?? { path: 'copy', reason: `kernel ${KERNEL_NAME} was already registered for ${backendName} by other code` };
+      continue;
+    }
+    const { kernels, path } = chooseKernels(backendName, { forward: areluKernel, grad: areluGradKernel });
+    tf.registerKernel(tagPath({ kernelName: KERNEL_NAME, backendName, kernelFunc: kernels.forward }, path));
+    if (!tf.getKernel(GRAD_KERNEL_NAME, backendName)) tf.registerKernel(tagPath({ kernelName: GRAD_KERNEL_NAME, backendName, kernelFunc: kernels.grad }, path));
+    backends[backendName] = path;
   }
   if (!tf.getGradient(KERNEL_NAME)) {
     tf.registerGradient({
@@ -263,7 +281,7 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
   }
   tf.serialization.registerClass(AReLU);
 
-  const result: TfjsAReLU = { arelu, AReLU };
+  const result: TfjsAReLU = { arelu, AReLU, backends };
   registered.set(tf, result);
   return result;
 }
