@@ -90,3 +90,37 @@ export function chooseKernels(backendName: string, copy: PathKernels): { kernels
   if (!r.ok) return copyPath(`TF-op path unavailable: ${r.reason}; kernels copy tensor data out of TensorFlow and back (readSync/write)`);
   return { kernels: tfOpKernels(native.tfop.forwardOp, native.tfop.gradOp), path: { path: 'tf-op', reason: r.reason } };
 }
+
+/** What `arelu info` says about tfjs-node (when it is installed where arelu or the caller can load it). */
+export interface TfjsNodeInfo {
+  version: string;
+  /** The paths registerTfjs chose, per backend; or why tfjs-node did not load. */
+  backends?: Record<string, TfjsBackendPath>;
+  error?: string;
+}
+
+/**
+ * @internal For `arelu info`: loads tfjs-node if it is installed (from the
+ * current directory or beside arelu) and registers AReLU with it. undefined
+ * when tfjs-node is not installed.
+ */
+export function tfjsNodeInfo(): TfjsNodeInfo | undefined {
+  let main: string;
+  try {
+    main = require.resolve('@tensorflow/tfjs-node', { paths: [process.cwd(), __dirname] });
+  } catch {
+    return undefined;
+  }
+  let version = 'unknown';
+  try {
+    version = (require(require.resolve('@tensorflow/tfjs-node/package.json', { paths: [process.cwd(), __dirname] })) as { version: string }).version;
+    if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined) process.env.TF_CPP_MIN_LOG_LEVEL = '2';  // no TF start-up chatter in `arelu info`
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const tf = require(main);
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const { registerTfjs } = require('./tfjs') as typeof import('./tfjs');
+    return { version, backends: registerTfjs(tf).backends };
+  } catch (e) {
+    return { version, error: String((e as Error)?.message ?? e).split('\n')[0] };
+  }
+}
