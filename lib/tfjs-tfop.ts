@@ -124,3 +124,18 @@ export function tfjsNodeInfo(): TfjsNodeInfo | undefined {
     return { version, error: String((e as Error)?.message ?? e).split('\n')[0] };
   }
 }
+
+/**
+ * @internal Copy path: true when `backend.readSync(dataId)` hands out a fresh copy
+ * that nothing else holds, so a kernel may compute its output in place there
+ * instead of allocating another multi-MB array (whose first touch pays page
+ * faults). That is tfjs-node's readSync of a tensor whose data lives in
+ * TensorFlow (its JS-side `values` are null). The cpu backend hands out its own
+ * storage: never.
+ */
+export function readsFreshCopy(backend: unknown, dataId: object): boolean {
+  const map = (backend as { tensorMap?: { get?(id: object): { values?: unknown } | undefined } } | null)?.tensorMap;
+  if (typeof (backend as { executeSingleOutput?: unknown } | null)?.executeSingleOutput !== 'function' || typeof map?.get !== 'function') return false;
+  const info = map.get(dataId);
+  return info !== undefined && info.values == null;
+}

@@ -7,7 +7,7 @@
 import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import * as core from './index';
-import { chooseKernels, registeredPath, tagPath, TfjsBackendPath } from './tfjs-tfop';
+import { chooseKernels, readsFreshCopy, registeredPath, tagPath, TfjsBackendPath } from './tfjs-tfop';
 
 export { TfjsBackendPath } from './tfjs-tfop';
 
@@ -123,7 +123,9 @@ const areluKernel: tfc.KernelFunc = ({ inputs, backend }) => {
   const alpha = read(io, input(inputs, 'alpha'));
   const beta = read(io, input(inputs, 'beta'));
   const { params, opts } = coreParams(alpha, beta, x.shape);
-  const y = core.forward(read(io, x), params, opts);
+  const xs = read(io, x);
+  // A fresh copy of x (tfjs-node) is overwritten in place: no second fresh array.
+  const y = core.forward(xs, params, readsFreshCopy(backend, x.dataId) ? { ...opts, out: xs } : opts);
   return output(io, y, x.shape.slice());
 };
 
@@ -145,7 +147,8 @@ const areluGradKernel: tfc.KernelFunc = ({ inputs, backend }) => {
   const alpha = read(io, a);
   const beta = read(io, b);
   const { params, opts } = coreParams(alpha, beta, x.shape);
-  const { dx, dAlpha, dBeta } = core.backward(read(io, x), read(io, dy), params, opts);
+  const xs = read(io, x);
+  const { dx, dAlpha, dBeta } = core.backward(xs, read(io, dy), params, readsFreshCopy(backend, x.dataId) ? { ...opts, out: xs } : opts);
   return [
     output(io, dx, x.shape.slice()),
     output(io, paramGrad(dAlpha, alpha.length), a.shape.slice()),
