@@ -16,7 +16,8 @@ import { native } from './native';
 
 /** Which path a backend's AReLU kernels take, and why. */
 export interface TfjsBackendPath {
-  path: 'tf-op' | 'copy';
+  /** `other`: the kernel was registered by code other than arelu. */
+  path: 'tf-op' | 'copy' | 'other';
   reason: string;
 }
 

@@ -158,6 +158,23 @@ const areluGradKernel: tfc.KernelFunc = ({ inputs, backend }) => {
 
 const registered = new WeakMap<object, TfjsAReLU>();
 
+/** Registers the kernels of each supported backend present and not yet in `backends`, noting its path there. */
+function registerKernels(tf: Tfjs, backends: Record<string, TfjsBackendPath>): void {
+  for (const backendName of SUPPORTED_BACKENDS) {
+    if (backends[backendName] || tf.findBackendFactory(backendName) == null) continue;
+    const existing = tf.getKernel(KERNEL_NAME, backendName);
+    if (existing) {
+      // Registered before (by another handle on this tfjs, or another copy of arelu).
+      backends[backendName] = registeredPath(existing) ?? { path: 'other', reason: `kernel ${KERNEL_NAME} was already registered for ${backendName} by other code` };
+      continue;
+    }
+    const { kernels, path } = chooseKernels(backendName, { forward: areluKernel, grad: areluGradKernel });
+    tf.registerKernel(tagPath({ kernelName: KERNEL_NAME, backendName, kernelFunc: kernels.forward }, path));
+    if (!tf.getKernel(GRAD_KERNEL_NAME, backendName)) tf.registerKernel(tagPath({ kernelName: GRAD_KERNEL_NAME, backendName, kernelFunc: kernels.grad }, path));
+    backends[backendName] = path;
+  }
+}
+
 /**
  * Registers the AReLU kernels (for the `cpu` and `tensorflow` backends that are
  * present), their gradient and the `AReLU` layer class with the given tfjs module.
@@ -178,22 +195,12 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
       typeof tf.layers?.Layer !== 'function' || typeof tf.serialization?.registerClass !== 'function')
     throw new TypeError('Expected tf to be a TensorFlow.js module (require(\'@tensorflow/tfjs\') or require(\'@tensorflow/tfjs-node\'))');
   const done = registered.get(tf);
-  if (done) return done;
-
-  const backends: Record<string, TfjsBackendPath> = {};
-  for (const backendName of SUPPORTED_BACKENDS) {
-    if (tf.findBackendFactory(backendName) == null) continue;
-    const existing = tf.getKernel(KERNEL_NAME, backendName);
-    if (existing) {
-      // Registered before (by another handle on this tfjs, or another copy of arelu).
-      backends[backendName] = registeredPath(existing) ?? { path: 'copy', reason: `kernel ${KERNEL_NAME} was already registered for ${backendName} by other code` };
-      continue;
-    }
-    const { kernels, path } = chooseKernels(backendName, { forward: areluKernel, grad: areluGradKernel });
-    tf.registerKernel(tagPath({ kernelName: KERNEL_NAME, backendName, kernelFunc: kernels.forward }, path));
-    if (!tf.getKernel(GRAD_KERNEL_NAME, backendName)) tf.registerKernel(tagPath({ kernelName: GRAD_KERNEL_NAME, backendName, kernelFunc: kernels.grad }, path));
-    backends[backendName] = path;
+  if (done) {
+    registerKernels(tf, done.backends);  // a backend may have appeared since (tfjs-node loaded later)
+    return done;
   }
+  const backends: Record<string, TfjsBackendPath> = {};
+  registerKernels(tf, backends);
   if (!tf.getGradient(KERNEL_NAME)) {
     tf.registerGradient({
       kernelName: KERNEL_NAME,
@@ -211,6 +218,7 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
   function param(p: Tensor | number | undefined, dflt: number, name: string, channels: number): Tensor {
     const t = p === undefined ? tf.scalar(dflt) : typeof p === 'number' ? tf.scalar(p) : p;
     if (!(t instanceof tf.Tensor)) throw new TypeError(`Expected ${name} to be a tf.Tensor or a number, but received ${typeof p}`);
+    if (t.isDisposed) throw new TypeError(`Expected ${name} to be a tf.Tensor that is not disposed`);
     const n = t.size;
     if (!(t.rank === 0 || (t.rank === 1 && (n === 1 || n === channels))))
       throw new RangeError(`Expected ${name} of shape [], [1] or [${channels}] (the last axis of x), but received [${t.shape.join(', ')}]`);
@@ -224,6 +232,7 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
 
   function arelu(x: Tensor, alpha?: Tensor | number, beta?: Tensor | number): Tensor {
     if (!(x instanceof tf.Tensor)) throw new TypeError(`Expected x to be a tf.Tensor, but received ${typeof x}`);
+    if (x.isDisposed) throw new TypeError('Expected x to be a tf.Tensor that is not disposed');
     const channels = x.rank === 0 ? 1 : x.shape[x.rank - 1];
     return tf.tidy(() => {
       const xf = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
