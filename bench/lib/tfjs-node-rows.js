@@ -22,14 +22,19 @@ function median(a) { const s = [...a].sort((x, y) => x - y); const m = s.length 
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 // Interleaved rounds: each round times every variant once, so load shifts hit all alike.
+// Returns the median wall times; the median CPU times (all threads of the process,
+// user + system) go into race.cpu: on a loaded machine they move less than wall
+// time does when a thread waits for a core (but count TF's spinning pool threads).
 function race(variants, reps) {
-  const t = variants.map(() => []);
+  const t = variants.map(() => []), c = variants.map(() => []);
   for (let r = 0; r < reps + 1; r++)
     variants.forEach((v, i) => {
-      const t0 = now();
+      const c0 = process.cpuUsage(), t0 = now();
       v();
-      if (r > 0) t[i].push(now() - t0);  // round 0 warms up
+      const t1 = now(), dc = process.cpuUsage(c0);
+      if (r > 0) { t[i].push(t1 - t0); c[i].push((dc.user + dc.system) / 1000); }  // round 0 warms up
     });
+  race.cpu = c.map(median);
   return t.map(median);
 }
 
@@ -63,14 +68,18 @@ function runConfig(name, o) {
       g[1].dataSync();  // the scalar parameter gradient: forces nothing but ends the step like an optimizer would
     });
     const fbRelu = () => tf.tidy(() => { tf.grad((x) => tf.relu(x))(x, dy); });
+    const cpu = (names) => Object.fromEntries(names.map((k, i) => [k, race.cpu[i]]));
     const [opF, compF, reluF] = race([fwd(op), fwd(composite), fwd(relu)], o.reps);
+    const cpuF = cpu(['op', 'composite', 'relu']);
     const [opS, compS, reluS] = race([intoOp(op), intoOp(composite), intoOp(relu)], o.reps);
+    const cpuS = cpu(['op', 'composite', 'relu']);
     const [opFB, compFB, reluFB] = race([fb(op), fb(composite), fbRelu], o.reps);
+    const cpuFB = cpu(['op', 'composite', 'relu']);
     const row = {
       n,
-      forward: { opMs: opF, compositeMs: compF, reluMs: reluF, opOverRelu: opF / reluF, speedup: compF / opF },
-      forwardIntoOp: { opMs: opS, compositeMs: compS, reluMs: reluS, opOverRelu: opS / reluS, speedup: compS / opS },
-      forwardBackward: { opMs: opFB, compositeMs: compFB, reluMs: reluFB, speedup: compFB / opFB },
+      forward: { opMs: opF, compositeMs: compF, reluMs: reluF, opOverRelu: opF / reluF, speedup: compF / opF, cpuMs: cpuF },
+      forwardIntoOp: { opMs: opS, compositeMs: compS, reluMs: reluS, opOverRelu: opS / reluS, speedup: compS / opS, cpuMs: cpuS },
+      forwardBackward: { opMs: opFB, compositeMs: compFB, reluMs: reluFB, speedup: compFB / opFB, cpuMs: cpuFB },
     };
     elementwise.push(row);
     const f = (v) => v.toFixed(2);
@@ -102,8 +111,10 @@ function runConfig(name, o) {
   const training = {
     model: 'dense 784->512, activation, dense 512->10; batch 256; SGD',
     areluLayerMs: areluStep, reluMs: reluStep, compositeMs: compStep, areluOverRelu: areluStep / reluStep,
+    cpuMs: { areluLayer: race.cpu[0], relu: race.cpu[1], composite: race.cpu[2] },
   };
-  console.log(`  [${name}] training step: AReLU layer ${areluStep.toFixed(2)} ms, ReLU ${reluStep.toFixed(2)} ms, composite ${compStep.toFixed(2)} ms (AReLU/ReLU ${(areluStep / reluStep).toFixed(3)})`);
+  console.log(`  [${name}] training step: AReLU layer ${areluStep.toFixed(2)} ms, ReLU ${reluStep.toFixed(2)} ms, composite ${compStep.toFixed(2)} ms (AReLU/ReLU ${(areluStep / reluStep).toFixed(3)}; ` +
+    `CPU time ${training.cpuMs.areluLayer.toFixed(1)} / ${training.cpuMs.relu.toFixed(1)} / ${training.cpuMs.composite.toFixed(1)} ms)`);
   models.forEach(({ m, opt }) => { m.dispose(); opt.dispose(); });
   tf.dispose([xb, yb, a, b]);
 
