@@ -404,4 +404,28 @@ describe('arelu/tfjs on tfjs-node (tensorflow backend)', function () {
       out.out.forEach((v, i) => expect(bits(v), `output ${i}`).to.deep.equal(bits(ref.out[i])));
     });
   });
+
+  describe('bench/tfjs-bench.js --backend tensorflow', function () {
+    it('should time the op, the composite and tf.relu, and the training step, per thread setting', function () {
+      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'arelu-tfbench-'));
+      try {
+        const json = path.join(tmp, 'out.json');
+        const r = spawnSync(process.execPath, [path.join(root, 'bench', 'tfjs-bench.js'), '--backend', 'tensorflow', '--sizes', '4096',
+          '--reps', '1', '--step-reps', '1', '--tf-configs', '1thread,copy', '--json', json], { encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
+        expect(r.status, r.stderr).to.equal(0);
+        expect(r.stdout).to.match(/\[1thread\] +4096 +fwd: op [\d.]+ ms, composite [\d.]+, relu [\d.]+/);
+        const out = JSON.parse(fs.readFileSync(json, 'utf8'));
+        const [one, copy] = out.configs;
+        expect(one.path.path).to.equal('tf-op');
+        expect(copy.path.path).to.equal('copy');
+        expect(one.threads.env).to.deep.equal({ TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1', ARELU_NUM_THREADS: '1' });
+        expect(one.threads.arelu).to.equal(1);
+        for (const k of ['forward', 'forwardIntoOp', 'forwardBackward'])
+          for (const v of ['opMs', 'compositeMs', 'reluMs']) expect(one.elementwise[0][k][v], `${k}.${v}`).to.be.a('number').and.above(0);
+        for (const v of ['areluLayerMs', 'reluMs', 'compositeMs']) expect(one.training[v]).to.be.a('number').and.above(0);
+      } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+      }
+    });
+  });
 });
