@@ -225,6 +225,34 @@ describe('arelu/tfjs on tfjs-node (tensorflow backend)', function () {
       expect(Array.from(alpha).some((a) => Math.abs(a - 0.9) > 1e-4), 'alpha moved').to.equal(true);
       model.dispose(); xs.dispose(); ys.dispose();
     });
+
+    it('should save a model with AReLU layers to file:// and load it back with identical predictions', async function () {
+      const { AReLU } = reg;
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'arelu-tfnode-model-'));
+      try {
+        const model = tf.sequential({
+          layers: [
+            tf.layers.conv2d({ inputShape: [6, 6, 2], filters: 3, kernelSize: 3 }),
+            new AReLU({ perChannel: true }),
+            tf.layers.flatten(),
+            tf.layers.dense({ units: 4 }),
+            new AReLU({ alphaInit: 0.3, betaInit: -1 }),
+          ],
+        });
+        model.layers[1].setWeights([tf.tensor([0.1, 0.5, 1.4]), tf.tensor([-1, 0.5, 3])]);
+        await model.save(`file://${dir}`);
+        const loaded = await tf.loadLayersModel(`file://${path.join(dir, 'model.json')}`);
+        expect(loaded.layers[1].getClassName()).to.equal('AReLU');
+        expect(loaded.layers[4].getConfig()).to.include({ alphaInit: 0.3, betaInit: -1, perChannel: false });
+        const x = tf.tensor(randomValues(5 * 6 * 6 * 2, 12), [5, 6, 6, 2]);
+        const p0 = model.predict(x), p1 = loaded.predict(x);
+        expect(bits(p1.dataSync())).to.deep.equal(bits(p0.dataSync()));
+        expect(Array.from(loaded.layers[1].getWeights()[1].dataSync())).to.deep.equal([-1, 0.5, 3]);
+        tf.dispose([x, p0, p1]); model.dispose(); loaded.dispose();
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
   });
 
   describe('bit-identity with arelu.forward/backward', function () {
