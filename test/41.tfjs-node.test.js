@@ -395,6 +395,39 @@ describe('arelu/tfjs on tfjs-node (tensorflow backend)', function () {
     });
   });
 
+  describe('an incomplete TensorFlow C API (fresh process, no tfjs-node)', function () {
+    it('should fall back to the copy path naming the missing symbols, never crash', function () {
+      // A stand-in "libtensorflow" that exports one C API function: what an old or
+      // stripped libtensorflow would look like to the resolver.
+      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'arelu-tfstub-'));
+      try {
+        const src = path.join(tmp, 'stub.c');
+        fs.writeFileSync(src, '#include <node_api.h>\nvoid* TF_NewStatus(void) { return 0; }\nNAPI_MODULE_INIT() { return exports; }\n');
+        const lib = path.join(tmp, 'libtensorflow_stub.node');
+        const cc = spawnSync('cc', ['-shared', '-fPIC', '-I', path.join(root, 'node_modules', 'node-api-headers', 'include'), src, '-o', lib], { encoding: 'utf8' });
+        if (cc.status !== 0) throw new Error(`cc failed: ${cc.stderr || cc.error}`);
+        const out = child(`
+          require(${JSON.stringify(lib)});
+          const tf = require('@tensorflow/tfjs');
+          const { MathBackendCPU } = require('@tensorflow/tfjs-backend-cpu');
+          tf.registerBackend('tensorflow', () => new MathBackendCPU());  // a stand-in tensorflow backend
+          const { registerTfjs } = require('./dist/tfjs');
+          const r = registerTfjs(tf);
+          tf.setBackend('tensorflow');
+          const y = Array.from(r.arelu(tf.tensor([-2, 0, 3]), 0.5, 0).dataSync());
+          console.log(JSON.stringify({ backends: r.backends, y, native: require(${JSON.stringify(addonPath)}).tfop.register() }));`);
+        expect(out.native.ok).to.equal(false);
+        expect(out.native.libraries).to.deep.equal([lib]);
+        expect(out.native.reason).to.match(/C API for ops and kernels is incomplete in the loaded library \(missing TF_DeleteStatus, TF_SetStatus, .*TF_TensorElementCount\)/);
+        expect(out.backends.tensorflow.path).to.equal('copy');
+        expect(out.backends.tensorflow.reason).to.match(/^TF-op path unavailable: TensorFlow's C API .* incomplete .*; kernels copy tensor data/);
+        expect(out.y).to.deep.equal([-1, 0, 4.5]);
+      } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+      }
+    });
+  });
+
   describe('two copies of the addon in one process', function () {
     let tmp;
     before(function () { tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'arelu-tfop-')); });
