@@ -181,7 +181,7 @@ function registerKernels(tf: Tfjs, backends: Record<string, TfjsBackendPath>): v
  * Calling it again (with the same or another handle on the same tfjs) is harmless.
  *
  * @param tf the caller's tfjs module: `require('@tensorflow/tfjs-node')` or `require('@tensorflow/tfjs')`
- * @returns `{ arelu, AReLU }`: the op and the layer class
+ * @returns `{ arelu, AReLU, backends }`: the op, the layer class, and per backend the path its kernels take and why
  * @throws {TypeError} when `tf` is not a tfjs module
  * @example
  * const tf = require('@tensorflow/tfjs-node');
