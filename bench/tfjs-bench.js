@@ -5,29 +5,39 @@
 // forward+backward (x, alpha, beta), 64K..4M elements; and one training step of
 // a small CNN with the AReLU layer against the same CNN with the composite.
 // Medians of interleaved repetitions, all in one process.
+// With --backend tensorflow: the same on tfjs-node (bench/lib/tfjs-node-rows.js:
+// op vs composite vs tf.relu, forward, forward into a TF op, forward+backward,
+// and a dense 784-512-10 training step), one process per thread setting.
 //
 //   node bench/tfjs-bench.js [--reps N] [--sizes 65536,262144,...] [--json FILE]
+//   node bench/tfjs-bench.js --backend tensorflow [--tf-configs defaults,1thread,copy] [--step-reps N] [--json FILE]
 const { compositeArelu, compositeAReLULayer } = require('./lib/tfjs-composite');
 const fs = require('fs');
 const os = require('os');
 
 function args(argv) {
-  const o = { reps: 9, sizes: [1 << 16, 1 << 18, 1 << 20, 1 << 22], json: null, cnnReps: 7 };
+  const o = { reps: 9, sizes: null, json: null, cnnReps: 7, backend: 'cpu', configs: ['defaults', '1thread'], stepReps: 15 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--json') o.json = argv[++i];
     else if (a === '--reps') o.reps = Number(argv[++i]);
     else if (a === '--cnn-reps') o.cnnReps = Number(argv[++i]);
     else if (a === '--sizes') o.sizes = argv[++i].split(',').map(Number);
+    else if (a === '--backend') o.backend = argv[++i];
+    else if (a === '--tf-configs') o.configs = argv[++i].split(',');
+    else if (a === '--step-reps') o.stepReps = Number(argv[++i]);
     else if (a === '-h' || a === '--help') {
-      console.log('Usage: node bench/tfjs-bench.js [--reps N] [--cnn-reps N] [--sizes N,N,...] [--json FILE]');
+      console.log('Usage: node bench/tfjs-bench.js [--backend cpu|tensorflow] [--reps N] [--cnn-reps N] [--sizes N,N,...] [--json FILE]\n' +
+        '       tensorflow backend (tfjs-node): [--tf-configs defaults,1thread,copy] [--step-reps N]');
       process.exit(0);
     } else {
       console.error(`tfjs-bench: unknown option ${a}`);
       process.exit(2);
     }
   }
-  for (const n of [o.reps, o.cnnReps, ...o.sizes])
+  if (o.backend !== 'cpu' && o.backend !== 'tensorflow') { console.error(`tfjs-bench: --backend must be cpu or tensorflow, not ${o.backend}`); process.exit(2); }
+  o.sizes = o.sizes || (o.backend === 'cpu' ? [1 << 16, 1 << 18, 1 << 20, 1 << 22] : [1 << 16, 1 << 20, 1 << 22]);
+  for (const n of [o.reps, o.cnnReps, o.stepReps, ...o.sizes])
     if (!Number.isInteger(n) || n <= 0) { console.error('tfjs-bench: counts and sizes must be positive integers'); process.exit(2); }
   return o;
 }
@@ -37,6 +47,14 @@ const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 async function main() {
   const o = args(process.argv.slice(2));
+  if (o.backend === 'tensorflow') {
+    const { runTensorflowRows } = require('./lib/tfjs-node-rows');
+    const configs = runTensorflowRows(o);
+    const out = { backend: 'tensorflow', configs, reps: o.reps, stepReps: o.stepReps,
+      environment: { node: process.version, cpus: os.cpus().length, loadavg: os.loadavg() }, date: new Date().toISOString() };
+    if (o.json) fs.writeFileSync(o.json, `${JSON.stringify(out, null, 2)}\n`);
+    return;
+  }
   const tf = require('@tensorflow/tfjs');
   await tf.setBackend('cpu');
   const arelu = require('../dist/index');

@@ -8,7 +8,8 @@ import { spawnSync } from 'child_process';
 const USAGE = `Usage: arelu <command> [options]
 
 Commands:
-  info           what runs here: version, CPU ISA and threads, CUDA status and devices
+  info           what runs here: version, CPU ISA and threads, CUDA status and devices,
+                 and with tfjs-node installed, the path of AReLU's tfjs kernels
   bench [...]    throughput of forward/backward against memory copy and alternatives
                  (arelu bench --help for options)
   demo [...]     MNIST training demo: AReLU vs ReLU at small learning rates
@@ -19,8 +20,10 @@ function printInfo(json: boolean): number {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const arelu = require('./index') as typeof import('./index');
   const i = arelu.info();
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const tfjsNode = (require('./tfjs-tfop') as typeof import('./tfjs-tfop')).tfjsNodeInfo();
   if (json) {
-    console.log(JSON.stringify(i, null, 2));
+    console.log(JSON.stringify(tfjsNode ? { ...i, tfjsNode } : i, null, 2));
     return 0;
   }
   const lines = [
@@ -34,6 +37,11 @@ function printInfo(json: boolean): number {
   if (i.cuda.runtimeVersion !== undefined) lines.push(`  CUDA runtime:   ${fmtCudaVersion(i.cuda.runtimeVersion)}`);
   for (const d of i.cuda.devices)
     lines.push(`  GPU ${d.index}:          ${d.name}, sm_${d.computeCapability.replace('.', '')}, ${d.multiProcessorCount} SMs, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`);
+  if (tfjsNode) {
+    lines.push(`  tfjs-node:      ${tfjsNode.version}${tfjsNode.error ? ` (does not load: ${tfjsNode.error})` : ''}`);
+    for (const [name, p] of Object.entries(tfjsNode.backends ?? {}))
+      lines.push(`  tfjs ${(name + ':').padEnd(11)} ${p.path} path (${p.reason})`);
+  }
   console.log(lines.join('\n'));
   return 0;
 }

@@ -70,6 +70,13 @@ export interface NativeInfo {
   parallelJobs: number;
 }
 
+/** @internal The TF-op path (native/tfop): TensorFlow ops in tfjs-node's runtime. */
+export interface NativeTfop {
+  register(): { ok: boolean; reason: string; reused: boolean; libraries: string[] };
+  forwardOp: string;
+  gradOp: string;
+}
+
 /** @internal */
 export interface NativeAddon {
   forward(x: Float32Array, out: Float32Array, alpha: number | Float32Array,
@@ -86,6 +93,7 @@ export interface NativeAddon {
   isDetached(x: ArrayBufferView): boolean;
   info(): NativeInfo;
   cuda: NativeCuda;
+  tfop: NativeTfop;
 }
 
 /** @internal The package root (holds package.json, build/ and prebuilds/). */

@@ -9,6 +9,9 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import * as core from './index';
 import { registerGradOfGrad } from './tfjs-grad2';
 import { kerasConstants } from './tfjs-keras';
+import { chooseKernels, readsFreshCopy, registeredPath, tagPath, TfjsBackendPath } from './tfjs-tfop';
+
+export { TfjsBackendPath } from './tfjs-tfop';
 
 /** The parts of a tfjs module (`@tensorflow/tfjs`, `@tensorflow/tfjs-node`) that are used. */
 export type Tfjs = typeof tfc & {
@@ -62,6 +65,12 @@ export interface TfjsAReLU {
    */
   arelu(x: Tensor, alpha?: Tensor | number, beta?: Tensor | number): Tensor;
   AReLU: AReLULayerClass;
+  /**
+   * For each supported backend that is present (`cpu`, `tensorflow`): which path
+   * its kernels take (`tf-op`: TensorFlow ops inside tfjs-node's runtime, no copies;
+   * `copy`: data read out of the backend and written back) and why.
+   */
+  backends: Record<string, TfjsBackendPath>;
 }
 
 /** Kernel names registered with tfjs. */
@@ -125,7 +134,9 @@ const areluKernel: tfc.KernelFunc = ({ inputs, backend }) => {
   const alpha = read(io, input(inputs, 'alpha'));
   const beta = read(io, input(inputs, 'beta'));
   const { params, opts } = coreParams(alpha, beta, x.shape);
-  const y = core.forward(read(io, x), params, opts);
+  const xs = read(io, x);
+  // A fresh copy of x (tfjs-node) is overwritten in place: no second fresh array.
+  const y = core.forward(xs, params, readsFreshCopy(backend, x.dataId) ? { ...opts, out: xs } : opts);
   return output(io, y, x.shape.slice());
 };
 
@@ -147,7 +158,8 @@ const areluGradKernel: tfc.KernelFunc = ({ inputs, backend }) => {
   const alpha = read(io, a);
   const beta = read(io, b);
   const { params, opts } = coreParams(alpha, beta, x.shape);
-  const { dx, dAlpha, dBeta } = core.backward(read(io, x), read(io, dy), params, opts);
+  const xs = read(io, x);
+  const { dx, dAlpha, dBeta } = core.backward(xs, read(io, dy), params, readsFreshCopy(backend, x.dataId) ? { ...opts, out: xs } : opts);
   return [
     output(io, dx, x.shape.slice()),
     output(io, paramGrad(dAlpha, alpha.length), a.shape.slice()),
@@ -157,13 +169,30 @@ const areluGradKernel: tfc.KernelFunc = ({ inputs, backend }) => {
 
 const registered = new WeakMap<object, TfjsAReLU>();
 
+/** Registers the kernels of each supported backend present and not yet in `backends`, noting its path there. */
+function registerKernels(tf: Tfjs, backends: Record<string, TfjsBackendPath>): void {
+  for (const backendName of SUPPORTED_BACKENDS) {
+    if (backends[backendName] || tf.findBackendFactory(backendName) == null) continue;
+    const existing = tf.getKernel(KERNEL_NAME, backendName);
+    if (existing) {
+      // Registered before (by another handle on this tfjs, or another copy of arelu).
+      backends[backendName] = registeredPath(existing) ?? { path: 'other', reason: `kernel ${KERNEL_NAME} was already registered for ${backendName} by other code` };
+      continue;
+    }
+    const { kernels, path } = chooseKernels(backendName, { forward: areluKernel, grad: areluGradKernel });
+    tf.registerKernel(tagPath({ kernelName: KERNEL_NAME, backendName, kernelFunc: kernels.forward }, path));
+    if (!tf.getKernel(GRAD_KERNEL_NAME, backendName)) tf.registerKernel(tagPath({ kernelName: GRAD_KERNEL_NAME, backendName, kernelFunc: kernels.grad }, path));
+    backends[backendName] = path;
+  }
+}
+
 /**
  * Registers the AReLU kernels (for the `cpu` and `tensorflow` backends that are
  * present), their gradient and the `AReLU` layer class with the given tfjs module.
  * Calling it again (with the same or another handle on the same tfjs) is harmless.
  *
  * @param tf the caller's tfjs module: `require('@tensorflow/tfjs-node')` or `require('@tensorflow/tfjs')`
- * @returns `{ arelu, AReLU }`: the op and the layer class
+ * @returns `{ arelu, AReLU, backends }`: the op, the layer class, and per backend the path its kernels take and why
  * @throws {TypeError} when `tf` is not a tfjs module
  * @example
  * const tf = require('@tensorflow/tfjs-node');
@@ -177,13 +206,12 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
       typeof tf.layers?.Layer !== 'function' || typeof tf.serialization?.registerClass !== 'function')
     throw new TypeError('Expected tf to be a TensorFlow.js module (require(\'@tensorflow/tfjs\') or require(\'@tensorflow/tfjs-node\'))');
   const done = registered.get(tf);
-  if (done) return done;
-
-  for (const backendName of SUPPORTED_BACKENDS) {
-    if (tf.findBackendFactory(backendName) == null) continue;
-    if (!tf.getKernel(KERNEL_NAME, backendName)) tf.registerKernel({ kernelName: KERNEL_NAME, backendName, kernelFunc: areluKernel });
-    if (!tf.getKernel(GRAD_KERNEL_NAME, backendName)) tf.registerKernel({ kernelName: GRAD_KERNEL_NAME, backendName, kernelFunc: areluGradKernel });
+  if (done) {
+    registerKernels(tf, done.backends);  // a backend may have appeared since (tfjs-node loaded later)
+    return done;
   }
+  const backends: Record<string, TfjsBackendPath> = {};
+  registerKernels(tf, backends);
   if (!tf.getGradient(KERNEL_NAME)) {
     tf.registerGradient({
       kernelName: KERNEL_NAME,
@@ -202,6 +230,7 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
   function param(p: Tensor | number | undefined, dflt: number, name: string, channels: number): Tensor {
     const t = p === undefined ? tf.scalar(dflt) : typeof p === 'number' ? tf.scalar(p) : p;
     if (!(t instanceof tf.Tensor)) throw new TypeError(`Expected ${name} to be a tf.Tensor or a number, but received ${typeof p}`);
+    if (t.isDisposed) throw new TypeError(`Expected ${name} to be a tf.Tensor that is not disposed`);
     const n = t.size;
     if (!(t.rank === 0 || (t.rank === 1 && (n === 1 || n === channels))))
       throw new RangeError(`Expected ${name} of shape [], [1] or [${channels}] (the last axis of x), but received [${t.shape.join(', ')}]`);
@@ -215,6 +244,7 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
 
   function arelu(x: Tensor, alpha?: Tensor | number, beta?: Tensor | number): Tensor {
     if (!(x instanceof tf.Tensor)) throw new TypeError(`Expected x to be a tf.Tensor, but received ${typeof x}`);
+    if (x.isDisposed) throw new TypeError('Expected x to be a tf.Tensor that is not disposed');
     const channels = x.rank === 0 ? 1 : x.shape[x.rank - 1];
     return tf.tidy(() => {
       const xf = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
@@ -280,7 +310,7 @@ export function registerTfjs(tf: Tfjs): TfjsAReLU {
   }
   tf.serialization.registerClass(AReLU);
 
-  const result: TfjsAReLU = { arelu, AReLU };
+  const result: TfjsAReLU = { arelu, AReLU, backends };
   registered.set(tf, result);
   return result;
 }

@@ -23,6 +23,8 @@
  * Usage: node scripts/provision-tfjs-node.js [--force]
  * Env:   ARELU_TF_WHEEL_DIR  where the wheel is kept (default node_modules/.cache/arelu-tf-wheel)
  *        ARELU_TF_WHEEL      a wheel file to use instead of downloading one
+ *        ARELU_TFJS_NODE_REQUIRED=1  exit 1 instead of 0 when it cannot provision
+ *                            (for a CI that must run the tensorflow-backend tests)
  */
 const fs = require('fs');
 const os = require('os');
@@ -39,7 +41,7 @@ function log(msg) { process.stdout.write(`provision-tfjs-node: ${msg}\n`); }
 function giveUp(reason, tfnodeDir) {
   log(`not provisioned: ${reason}`);
   if (tfnodeDir) writeStatus(tfnodeDir, { ok: false, reason });
-  process.exit(0);
+  process.exit(process.env.ARELU_TFJS_NODE_REQUIRED === '1' ? 1 : 0);
 }
 
 function writeStatus(tfnodeDir, status) {

@@ -12,6 +12,7 @@
 #include "../core/cpu_dispatch.h"
 #include "args.h"
 #include "cuda_binding.h"
+#include "tfop_binding.h"
 
 namespace arelu_addon {
 namespace {
@@ -216,6 +217,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isDetached", Napi::Function::New(env, IsDetached, "isDetached"));
   exports.Set("info", Napi::Function::New(env, Info, "info"));
   InitCuda(env, exports);
+  InitTfop(env, exports);
   return exports;
 }
 
