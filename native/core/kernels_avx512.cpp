@@ -30,11 +30,14 @@ struct Avx512 {
     r = _mm512_mask_mul_ps(r, negm, g, a);
     return _mm512_mask_mul_ps(r, pos, g, b);
   }
-  static D lo(F v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
-  static D hi(F v) {
-    return _mm512_cvtps_pd(_mm256_castpd_ps(
-        _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  // A 256-bit load folded into the convert: no extract of the high half.
+  static D widen(const float* p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+  static D negd(D v) {
+    return _mm512_castsi512_pd(_mm512_xor_si512(
+        _mm512_castpd_si512(v), _mm512_set1_epi64(INT64_MIN)));
   }
+  // max returns its second operand when either is NaN: relu(NaN) = NaN.
+  static D relud(D v) { return _mm512_max_pd(_mm512_setzero_pd(), v); }
   static D zerod() { return _mm512_setzero_pd(); }
   static D loadd(const double* p) { return _mm512_loadu_pd(p); }
   static void stored(double* p, D v) { _mm512_storeu_pd(p, v); }

@@ -3,12 +3,22 @@
 //   F, D      float / double vector types, W floats per F, W/2 doubles per D
 //   load/store/set1/zero/mul/sub/relu/neg     float ops (relu keeps NaN)
 //   dx(x, g, a, b)                            the backward_dx select
-//   lo/hi(F) -> D                             widen the two halves
-//   loadd/stored/fmadd                        double ops
+//   widen(const float*) -> D                  load W/2 floats, widen exactly
+//   zerod/loadd/stored/fmadd/negd/relud        double ops (relud keeps NaN)
 // Tails fall back to the scalar reference functions, so every element's
 // value is defined by arelu_math.h. The backward sums keep the canonical
-// 16-lane order of arelu_math.h: lanes [h*W, h*W+W) live in accumulators
-// 2h and 2h+1, which is the same order scalar code uses.
+// 16-lane order of arelu_math.h: lanes [k*W/2, k*W/2 + W/2) live in
+// accumulator k, which is the same order scalar code uses.
+//
+// Why the sums widen from memory (issue 11, bench/RESULTS.md "Backward in
+// cache"): widening a register half costs a shuffle plus a convert, and the
+// old body widened g, relu(x) and relu(-x) (six converts and three
+// extracts per 8 floats on AVX2); the widening converts were the bound in
+// cache. Now x and g are widened once each, straight from memory (a load
+// folded into the convert), and relu/negation run in float64. Widening is
+// exact and commutes with negation and with relu (max(0, v) returns v for
+// NaN v and -0 for -0 in either width), so every float64 term, and with it
+// every sum, is bit-identical to the old body and to the scalar reference.
 #pragma once
 
 #include <cstddef>
@@ -57,10 +67,22 @@ void forward_varying(const float* x, float* y, size_t n, const float* pa,
   for (; i < n; ++i) y[i] = forward_elem(x[i], pa[i], pb[i]);
 }
 
+// The two float64 terms of W/2 elements at x/g, added to acc_a/acc_b:
+// the float64 product of two float32 values is exact, so a fused
+// multiply-add rounds exactly like the scalar `acc += g * r`.
+template <class V>
+inline void add_terms(const float* x, const float* g, typename V::D& acc_a,
+                      typename V::D& acc_b) {
+  const typename V::D xd = V::widen(x), gd = V::widen(g);
+  acc_a = V::fmadd(gd, V::relud(V::negd(xd)), acc_a);
+  acc_b = V::fmadd(gd, V::relud(xd), acc_b);
+}
+
 template <class V>
 void backward_uniform(const float* x, const float* g, float* dx, size_t n,
                       float a, float b, double* sums) {
   constexpr int kVecs = kLanes / V::W;  // float vectors per 16-lane group
+  constexpr int H = V::W / 2;           // doubles per D
   static_assert(kLanes % V::W == 0, "vector width must divide the lanes");
   const typename V::F va = V::set1(a), vb = V::set1(b);
   typename V::D acc_a[2 * kVecs], acc_b[2 * kVecs];
@@ -70,23 +92,19 @@ void backward_uniform(const float* x, const float* g, float* dx, size_t n,
   for (; i + kLanes <= n; i += kLanes) {
     prefetch_inputs(x + i, g + i);
     for (int h = 0; h < kVecs; ++h) {
-      const typename V::F xv = V::load(x + i + h * V::W);
-      const typename V::F gv = V::load(g + i + h * V::W);
-      V::store(dx + i + h * V::W, V::dx(xv, gv, va, vb));
-      const typename V::F rp = V::relu(xv), rn = V::relu(V::neg(xv));
-      const typename V::D gl = V::lo(gv), gh = V::hi(gv);
-      // The float64 product of two float32 values is exact, so a fused
-      // multiply-add rounds exactly like the scalar `acc += g * r`.
-      acc_a[2 * h] = V::fmadd(gl, V::lo(rn), acc_a[2 * h]);
-      acc_a[2 * h + 1] = V::fmadd(gh, V::hi(rn), acc_a[2 * h + 1]);
-      acc_b[2 * h] = V::fmadd(gl, V::lo(rp), acc_b[2 * h]);
-      acc_b[2 * h + 1] = V::fmadd(gh, V::hi(rp), acc_b[2 * h + 1]);
+      const size_t o = i + h * V::W;
+      const typename V::F xv = V::load(x + o), gv = V::load(g + o);
+      // Every read of this vector's x and g comes before the store: dx may
+      // be x or g (in place).
+      add_terms<V>(x + o, g + o, acc_a[2 * h], acc_b[2 * h]);
+      add_terms<V>(x + o + H, g + o + H, acc_a[2 * h + 1], acc_b[2 * h + 1]);
+      V::store(dx + o, V::dx(xv, gv, va, vb));
     }
   }
   double la[kLanes], lb[kLanes];
   for (int k = 0; k < 2 * kVecs; ++k) {
-    V::stored(la + k * (V::W / 2), acc_a[k]);
-    V::stored(lb + k * (V::W / 2), acc_b[k]);
+    V::stored(la + k * H, acc_a[k]);
+    V::stored(lb + k * H, acc_b[k]);
   }
   for (size_t l = 0; i < n; ++i, ++l) {
     la[l] += term_alpha(x[i], g[i]);
@@ -106,13 +124,13 @@ void backward_varying(const float* x, const float* g, float* dx, size_t n,
   for (; i + V::W <= n; i += V::W) {
     if ((i & 15) == 0) prefetch_inputs(x + i, g + i);
     const typename V::F xv = V::load(x + i), gv = V::load(g + i);
+    for (int k = 0; k < 2; ++k) {
+      typename V::D a = V::loadd(acc_a + i + k * H), b = V::loadd(acc_b + i + k * H);
+      add_terms<V>(x + i + k * H, g + i + k * H, a, b);
+      V::stored(acc_a + i + k * H, a);
+      V::stored(acc_b + i + k * H, b);
+    }
     V::store(dx + i, V::dx(xv, gv, V::load(pa + i), V::load(pb + i)));
-    const typename V::F rp = V::relu(xv), rn = V::relu(V::neg(xv));
-    const typename V::D gl = V::lo(gv), gh = V::hi(gv);
-    V::stored(acc_a + i, V::fmadd(gl, V::lo(rn), V::loadd(acc_a + i)));
-    V::stored(acc_a + i + H, V::fmadd(gh, V::hi(rn), V::loadd(acc_a + i + H)));
-    V::stored(acc_b + i, V::fmadd(gl, V::lo(rp), V::loadd(acc_b + i)));
-    V::stored(acc_b + i + H, V::fmadd(gh, V::hi(rp), V::loadd(acc_b + i + H)));
   }
   for (; i < n; ++i) {
     acc_a[i] += term_alpha(x[i], g[i]);
