@@ -29,13 +29,15 @@ struct Avx2 {
     return _mm256_blendv_ps(t, _mm256_sub_ps(x, x), zero_or_nan);
   }
   static D widen(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
-  static D negd(D v) { return _mm256_xor_pd(v, _mm256_set1_pd(-0.0)); }
-  // max returns its second operand when either is NaN: relu(NaN) = NaN.
+  // max/min return their second operand when either is NaN or both are
+  // zeros: relu(NaN) = NaN, relu(-0) = -0, min(0, -0) = -0.
   static D relud(D v) { return _mm256_max_pd(_mm256_setzero_pd(), v); }
+  static D negpartd(D v) { return _mm256_min_pd(_mm256_setzero_pd(), v); }
   static D zerod() { return _mm256_setzero_pd(); }
   static D loadd(const double* p) { return _mm256_loadu_pd(p); }
   static void stored(double* p, D v) { _mm256_storeu_pd(p, v); }
   static D fmadd(D a, D b, D c) { return _mm256_fmadd_pd(a, b, c); }
+  static D fnmadd(D a, D b, D c) { return _mm256_fnmadd_pd(a, b, c); }
 };
 
 }  // namespace

@@ -32,16 +32,15 @@ struct Avx512 {
   }
   // A 256-bit load folded into the convert: no extract of the high half.
   static D widen(const float* p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
-  static D negd(D v) {
-    return _mm512_castsi512_pd(_mm512_xor_si512(
-        _mm512_castpd_si512(v), _mm512_set1_epi64(INT64_MIN)));
-  }
-  // max returns its second operand when either is NaN: relu(NaN) = NaN.
+  // max/min return their second operand when either is NaN or both are
+  // zeros: relu(NaN) = NaN, relu(-0) = -0, min(0, -0) = -0.
   static D relud(D v) { return _mm512_max_pd(_mm512_setzero_pd(), v); }
+  static D negpartd(D v) { return _mm512_min_pd(_mm512_setzero_pd(), v); }
   static D zerod() { return _mm512_setzero_pd(); }
   static D loadd(const double* p) { return _mm512_loadu_pd(p); }
   static void stored(double* p, D v) { _mm512_storeu_pd(p, v); }
   static D fmadd(D a, D b, D c) { return _mm512_fmadd_pd(a, b, c); }
+  static D fnmadd(D a, D b, D c) { return _mm512_fnmadd_pd(a, b, c); }
 };
 
 }  // namespace

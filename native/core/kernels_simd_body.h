@@ -4,7 +4,8 @@
 //   load/store/set1/zero/mul/sub/relu/neg     float ops (relu keeps NaN)
 //   dx(x, g, a, b)                            the backward_dx select
 //   widen(const float*) -> D                  load W/2 floats, widen exactly
-//   zerod/loadd/stored/fmadd/negd/relud        double ops (relud keeps NaN)
+//   zerod/loadd/stored/fmadd/fnmadd            double ops
+//   relud(v) = max(0, v), negpartd(v) = min(0, v)   both keep NaN v
 // Tails fall back to the scalar reference functions, so every element's
 // value is defined by arelu_math.h. The backward sums keep the canonical
 // 16-lane order of arelu_math.h: lanes [k*W/2, k*W/2 + W/2) live in
@@ -19,6 +20,10 @@
 // exact and commutes with negation and with relu (max(0, v) returns v for
 // NaN v and -0 for -0 in either width), so every float64 term, and with it
 // every sum, is bit-identical to the old body and to the scalar reference.
+// The alpha term uses relu(-x) = -min(0, x) (also for +-0: min(0, +-0) is
+// the second operand, so -min(0, +0) = -0 = relu(-0) and -min(0, -0) = +0 =
+// relu(+0); NaN stays NaN), and acc + g * -m = acc - g * m with the same
+// single rounding: a fused negative multiply-add saves the negation.
 #pragma once
 
 #include <cstddef>
@@ -74,7 +79,7 @@ template <class V>
 inline void add_terms(const float* x, const float* g, typename V::D& acc_a,
                       typename V::D& acc_b) {
   const typename V::D xd = V::widen(x), gd = V::widen(g);
-  acc_a = V::fmadd(gd, V::relud(V::negd(xd)), acc_a);
+  acc_a = V::fnmadd(gd, V::negpartd(xd), acc_a);
   acc_b = V::fmadd(gd, V::relud(xd), acc_b);
 }
 
