@@ -342,6 +342,21 @@ void test_in_place() {
     cpu_backward(c.x.data(), g.data(), g.data(), c.layout, c.alpha.data(), c.beta.data(), &a2, &b2);
     CHECK(std::memcmp(g.data(), dx.data(), 4 * dx.size()) == 0 && a1 == a2 && b1 == b2,
           "%s: backward in place over dy differs", isa_name(isa));
+    // In place over x: the SIMD body reads x twice (float and widened
+    // float64 loads); both must come before the store of dx.
+    std::vector<float> x2 = c.x;
+    cpu_backward(x2.data(), c.g.data(), x2.data(), c.layout, c.alpha.data(), c.beta.data(), &a2, &b2);
+    CHECK(std::memcmp(x2.data(), dx.data(), 4 * dx.size()) == 0 && bits(a1) == bits(a2) && bits(b1) == bits(b2),
+          "%s: backward in place over x differs", isa_name(isa));
+    // Per channel (the period-mode kernel), in place over x and over dy.
+    Case p = random_case("in-place-nhwc", 64 * 1001, 64, 1, false);
+    std::vector<float> pdx(p.x.size()), px = p.x, pg = p.g;
+    std::vector<double> pa1(64), pb1(64), pa2(64), pb2(64), pa3(64), pb3(64);
+    cpu_backward(p.x.data(), p.g.data(), pdx.data(), p.layout, p.alpha.data(), p.beta.data(), pa1.data(), pb1.data());
+    cpu_backward(px.data(), p.g.data(), px.data(), p.layout, p.alpha.data(), p.beta.data(), pa2.data(), pb2.data());
+    cpu_backward(p.x.data(), pg.data(), pg.data(), p.layout, p.alpha.data(), p.beta.data(), pa3.data(), pb3.data());
+    CHECK(px == pdx && pg == pdx && pa1 == pa2 && pb1 == pb2 && pa1 == pa3 && pb1 == pb3,
+          "%s: per-channel backward in place differs", isa_name(isa));
   }
 }
 
