@@ -37,5 +37,8 @@ extern const CpuKernels kScalarKernels;
 extern const CpuKernels kAvx2Kernels;
 extern const CpuKernels kAvx512Kernels;
 #endif
+#if defined(ARELU_NEON)
+extern const CpuKernels kNeonKernels;
+#endif
 
 }  // namespace arelu
