@@ -344,7 +344,9 @@ void test_per_channel() {
       {"nhwc-c3", 20000, 3, 1},      {"nhwc-c512", 300, 512, 1},  {"nhwc-c64", 3001, 64, 1},
       {"nhwc-c7-inner2", 5000, 7, 2}, {"nchw-c16-hw784", 10, 16, 784}, {"nchw-c3-hw50176", 2, 3, 50176},
       {"mid-c5-inner300", 40, 5, 300}, {"nchw-c2-inner255", 300, 2, 255}, {"nhwc-c1000", 70, 1000, 1},
-      {"c1-channels", 5000, 1, 17},  {"big-period-fallback", 2, 300000, 1}};
+      {"c1-channels", 5000, 1, 17},  {"big-period-fallback", 2, 300000, 1},
+      // A period whose multiple of 16 is too long: odd slot counts, SIMD tails.
+      {"nhwc-odd-period", 3, 100003, 1}, {"nhwc-c5-odd-slots", 4001, 5, 1}};
   for (const L& l : layouts)
     check_case_everywhere(random_case(l.name, l.outer * l.C * l.inner, l.C, l.inner, true), {1, 3, 16});
 }
