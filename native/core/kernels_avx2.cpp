@@ -36,6 +36,7 @@ struct Avx2 {
   static D zerod() { return _mm256_setzero_pd(); }
   static D loadd(const double* p) { return _mm256_loadu_pd(p); }
   static void stored(double* p, D v) { _mm256_storeu_pd(p, v); }
+  static D addd(D a, D b) { return _mm256_add_pd(a, b); }
   static D fmadd(D a, D b, D c) { return _mm256_fmadd_pd(a, b, c); }
   static D fnmadd(D a, D b, D c) { return _mm256_fnmadd_pd(a, b, c); }
 };

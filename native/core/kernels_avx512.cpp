@@ -39,6 +39,7 @@ struct Avx512 {
   static D zerod() { return _mm512_setzero_pd(); }
   static D loadd(const double* p) { return _mm512_loadu_pd(p); }
   static void stored(double* p, D v) { _mm512_storeu_pd(p, v); }
+  static D addd(D a, D b) { return _mm512_add_pd(a, b); }
   static D fmadd(D a, D b, D c) { return _mm512_fmadd_pd(a, b, c); }
   static D fnmadd(D a, D b, D c) { return _mm512_fnmadd_pd(a, b, c); }
 };

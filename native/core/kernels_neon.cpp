@@ -48,6 +48,7 @@ struct Neon {
   static D negpartd(D v) { return vbslq_f64(vcgtzq_f64(v), zerod(), v); }
   static D loadd(const double* p) { return vld1q_f64(p); }
   static void stored(double* p, D v) { vst1q_f64(p, v); }
+  static D addd(D a, D b) { return vaddq_f64(a, b); }
   static D fmadd(D a, D b, D c) { return vfmaq_f64(c, a, b); }   // c + a*b
   static D fnmadd(D a, D b, D c) { return vfmsq_f64(c, a, b); }  // c - a*b
 };

@@ -4,7 +4,7 @@
 //   load/store/set1/zero/mul/sub/relu/neg     float ops (relu keeps NaN)
 //   dx(x, g, a, b)                            the backward_dx select
 //   widen(const float*) -> D                  load W/2 floats, widen exactly
-//   zerod/loadd/stored/fmadd/fnmadd            double ops
+//   zerod/loadd/stored/addd/fmadd/fnmadd       double ops
 //   relud(v) = max(0, v), negpartd(v) = min(0, v)   both keep NaN v
 // Tails fall back to the scalar reference functions, so every element's
 // value is defined by arelu_math.h. The backward sums keep the canonical
@@ -107,6 +107,28 @@ void backward_uniform(const float* x, const float* g, float* dx, size_t n,
     }
   }
   double la[kLanes], lb[kLanes];
+  if (i == n) {
+    // No tail: the first fold levels (lane l += lane l + w for w >= H) are
+    // whole-vector adds of the same lane pairs fold_lanes adds, then the
+    // last vector's H lanes fold as fold_lanes does. Same bits, fewer
+    // store-to-load round trips (rows of a few hundred elements, NCHW, make
+    // many short calls).
+    for (int w = kLanes / 2; w >= H; w /= 2)
+      for (int k = 0; k < w / H; ++k) {
+        acc_a[k] = V::addd(acc_a[k], acc_a[k + w / H]);
+        acc_b[k] = V::addd(acc_b[k], acc_b[k + w / H]);
+      }
+    V::stored(la, acc_a[0]);
+    V::stored(lb, acc_b[0]);
+    for (int w = H / 2; w >= 1; w /= 2)
+      for (int l = 0; l < w; ++l) {
+        la[l] += la[l + w];
+        lb[l] += lb[l + w];
+      }
+    sums[0] = la[0];
+    sums[1] = lb[0];
+    return;
+  }
   for (int k = 0; k < 2 * kVecs; ++k) {
     V::stored(la + k * H, acc_a[k]);
     V::stored(lb + k * H, acc_b[k]);
