@@ -220,10 +220,19 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
       double* acc_a = &scratch[2 * p.slots * worker];
       double* acc_b = acc_a + p.slots;
       std::fill(acc_a, acc_a + 2 * p.slots, 0.0);
-      const size_t end = std::min(p.super_rows, (task + 1) * p.rows_per_group);
-      for (size_t r = task * p.rows_per_group; r < end; ++r) {
-        const size_t off = r * p.slots;
-        k.backward_varying(x + off, g + off, dx + off, std::min(p.slots, p.n - off), st.a.data(),
+      const size_t r0 = task * p.rows_per_group;
+      const size_t r1 = std::min(p.super_rows, r0 + p.rows_per_group);
+      // Whole super-rows in one call; the array's last super-row may be
+      // shorter (a whole number of periods), then it gets its own call.
+      size_t full = r1 - r0;
+      if (r1 == p.super_rows && p.n - (r1 - 1) * p.slots < p.slots) --full;
+      const size_t off = r0 * p.slots;
+      if (full > 0)
+        k.backward_varying(x + off, g + off, dx + off, p.slots, full, p.slots, st.a.data(),
+                           st.b.data(), acc_a, acc_b);
+      if (full < r1 - r0) {
+        const size_t last = (r1 - 1) * p.slots;
+        k.backward_varying(x + last, g + last, dx + last, p.n - last, 1, p.slots, st.a.data(),
                            st.b.data(), acc_a, acc_b);
       }
       double* part = &partial[2 * C * task];

@@ -25,11 +25,14 @@ struct CpuKernels {
   void (*backward_uniform)(const float* x, const float* g, float* dx, size_t n,
                            float a, float b, double* sums);
 
-  // dx for one period slice, accumulating acc_a[j] += term_alpha(j) and
-  // acc_b[j] += term_beta(j) slot by slot.
+  // dx for `rows` slices of n slots each, slice r at offset r * stride,
+  // accumulating acc_a[j] += term_alpha and acc_b[j] += term_beta slot by
+  // slot, each slot's terms in row order. (The order is per slot: the SIMD
+  // kernels take a few rows at a time slot by slot, keeping each slot's
+  // accumulator in a register across those rows.)
   void (*backward_varying)(const float* x, const float* g, float* dx, size_t n,
-                           const float* pa, const float* pb, double* acc_a,
-                           double* acc_b);
+                           size_t rows, size_t stride, const float* pa,
+                           const float* pb, double* acc_a, double* acc_b);
 };
 
 extern const CpuKernels kScalarKernels;
