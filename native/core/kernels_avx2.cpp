@@ -17,6 +17,9 @@ struct Avx2 {
   static F zero() { return _mm256_setzero_ps(); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sign_select(F x, F a, F b) { return _mm256_blendv_ps(b, a, x); }
+  static F zeros_of(F x) { return _mm256_and_ps(x, _mm256_cmp_ps(x, zero(), _CMP_EQ_OQ)); }
   // max returns its second operand when either is NaN: relu(NaN) = NaN.
   static F relu(F x) { return _mm256_max_ps(zero(), x); }
   static F neg(F x) { return _mm256_xor_ps(x, _mm256_set1_ps(-0.0f)); }

@@ -17,6 +17,13 @@ struct Avx512 {
   static F zero() { return _mm512_setzero_ps(); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  // Sign bit set = negative as a signed integer (AVX-512F has no movmsk).
+  static F sign_select(F x, F a, F b) {
+    return _mm512_mask_blend_ps(
+        _mm512_cmplt_epi32_mask(_mm512_castps_si512(x), _mm512_setzero_si512()), b, a);
+  }
+  static F zeros_of(F x) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, zero(), _CMP_EQ_OQ), x); }
   // max returns its second operand when either is NaN: relu(NaN) = NaN.
   static F relu(F x) { return _mm512_max_ps(zero(), x); }
   static F neg(F x) {

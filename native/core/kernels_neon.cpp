@@ -30,6 +30,14 @@ struct Neon {
   static F zero() { return vdupq_n_f32(0.0f); }
   static F mul(F a, F b) { return vmulq_f32(a, b); }
   static F sub(F a, F b) { return vsubq_f32(a, b); }
+  static F add(F a, F b) { return vaddq_f32(a, b); }
+  static F sign_select(F x, F a, F b) {
+    return vbslq_f32(vcltzq_s32(vreinterpretq_s32_f32(x)), a, b);
+  }
+  // vceqzq_f32 is an ordered compare: false for NaN.
+  static F zeros_of(F x) {
+    return vreinterpretq_f32_u32(vandq_u32(vceqzq_f32(x), vreinterpretq_u32_f32(x)));
+  }
   // 0 > x ? 0 : x: x itself (NaN payload, -0) unless x < 0.
   static F relu(F x) { return vbslq_f32(vcltzq_f32(x), zero(), x); }
   // Flips the sign bit only (NaN included), like the scalar -x.
