@@ -1,6 +1,7 @@
 #include "arelu_cpu.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -112,6 +113,7 @@ Piece piece_at(const Plan& p, size_t id) {
 struct SlotTables {
   std::vector<float> a, b;
   std::vector<uint32_t> channel;
+  bool finite = true;  // every a and b finite: the kernels' fast forward applies
 };
 
 SlotTables make_slots(const Plan& p, const CoeffArray& co) {
@@ -125,6 +127,8 @@ SlotTables make_slots(const Plan& p, const CoeffArray& co) {
     t.a[j] = co[c].a;
     t.b[j] = co[c].b;
   }
+  for (size_t c = 0; c < p.channels; ++c)
+    if (!std::isfinite(co[c].a) || !std::isfinite(co[c].b)) t.finite = false;
   return t;
 }
 
@@ -180,7 +184,8 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
     const size_t end = std::min(p.super_rows, (task + 1) * p.rows_per_group);
     for (size_t r = task * p.rows_per_group; r < end; ++r) {
       const size_t off = r * p.slots;
-      k.forward_varying(x + off, y + off, std::min(p.slots, p.n - off), st.a.data(), st.b.data());
+      k.forward_varying(x + off, y + off, std::min(p.slots, p.n - off), st.a.data(), st.b.data(),
+                        st.finite);
     }
   };
   run_tasks(p.ntasks, max_threads_for(p.n, kSerialBelowForward), body);

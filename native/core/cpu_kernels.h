@@ -16,9 +16,10 @@ struct CpuKernels {
   // y[i] = forward_elem(x[i], a, b) for i < n
   void (*forward_uniform)(const float* x, float* y, size_t n, float a, float b);
 
-  // y[j] = forward_elem(x[j], pa[j], pb[j]) for j < n
+  // y[j] = forward_elem(x[j], pa[j], pb[j]) for j < n. `finite`: the
+  // caller knows every pa[j], pb[j] is finite (a faster exact form exists).
   void (*forward_varying)(const float* x, float* y, size_t n, const float* pa,
-                          const float* pb);
+                          const float* pb, bool finite);
 
   // dx for one piece and its two canonical (16-lane, folded) float64 sums:
   // sums[0] = sum of term_alpha, sums[1] = sum of term_beta.

@@ -37,7 +37,7 @@ void forward_uniform(const float* x, float* y, size_t n, float a, float b) {
 }
 
 void forward_varying(const float* x, float* y, size_t n, const float* pa,
-                     const float* pb) {
+                     const float* pb, bool /*finite*/) {
   for (size_t i = 0; i < n; ++i) y[i] = forward_bf(x[i], pa[i], pb[i]);
 }
 

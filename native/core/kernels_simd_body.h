@@ -93,8 +93,12 @@ void forward_uniform(const float* x, float* y, size_t n, float a, float b) {
 
 template <class V>
 void forward_varying(const float* x, float* y, size_t n, const float* pa,
-                     const float* pb) {
+                     const float* pb, bool finite) {
   size_t i = 0;
+  if (finite)
+    for (; i + V::W <= n; i += V::W)
+      V::store(y + i, forward_fast<V>(V::load(x + i), V::load(pa + i),
+                                      V::load(pb + i)));
   for (; i + V::W <= n; i += V::W)
     V::store(y + i, forward_vec<V>(V::load(x + i), V::load(pa + i),
                                    V::load(pb + i)));

@@ -349,6 +349,15 @@ void test_per_channel() {
       {"nhwc-odd-period", 3, 100003, 1}, {"nhwc-c5-odd-slots", 4001, 5, 1}};
   for (const L& l : layouts)
     check_case_everywhere(random_case(l.name, l.outer * l.C * l.inner, l.C, l.inner, true), {1, 3, 16});
+  // NaN parameters in one channel: the fast forward (finite coefficients
+  // only) must not be taken for the others' sake, in both layouts.
+  for (size_t inner : {size_t(1), size_t(300)}) {
+    Case c = random_case(inner == 1 ? "nhwc-nan-params" : "nchw-nan-params", 500 * 8 * inner / (inner == 1 ? 1 : 50), 8, inner, true);
+    c.alpha[3] = std::numeric_limits<float>::quiet_NaN();
+    c.beta[5] = std::numeric_limits<float>::quiet_NaN();
+    for (size_t i = 0; i < c.x.size(); i += 7) c.x[i] = (i / 7) % 3 == 0 ? -0.0f : ((i / 7) % 3 == 1 ? 0.0f : -1e-45f);
+    check_case_everywhere(c, {1, 2});
+  }
 }
 
 void test_determinism_thread_counts() {
