@@ -85,6 +85,13 @@ function parseArgs(argv) {
   return o;
 }
 
+// The cache-resident sizes of real layers (SPEC §7) and their targets.
+const CACHE_MIN = 16384, CACHE_MAX = 1 << 20;
+function cacheTarget(op, n) {
+  if (op === 'backward') return n < 65536 ? 2.0 : 1.5;
+  return n < 65536 ? null : 1.25;
+}
+
 // ---------------------------------------------------------------- timing
 
 const now = () => Number(process.hrtime.bigint()) / 1e6; // ms
@@ -370,7 +377,8 @@ async function main() {
   }
 
   const rowSizes = (r) => opts.sizes.filter((n) => !r.maxN || n <= r.maxN);
-  const total = rows.reduce((t, r) => t + rowSizes(r).length * (r.kind === 'copy' ? 1 : 2), 0) + 4 + 4 * layouts.length;
+  const nCache = opts.sizes.filter((s) => s >= CACHE_MIN && s <= CACHE_MAX).length * layouts.length * 2 * new Set([1, allThreads]).size;
+  const total = rows.reduce((t, r) => t + rowSizes(r).length * (r.kind === 'copy' ? 1 : 2), 0) + 4 + 4 * layouts.length + nCache;
   const progress = makeProgress(total);
   const measurements = [];
   const alpha = 0.9, beta = 2.0;
@@ -499,6 +507,38 @@ async function main() {
       }
     }
 
+    // ---- SPEC §7 ratios at the cache-resident sizes (16K-1M), with one
+    // thread and with all threads, each against TypedArray.set of the same n.
+    const cacheRatios = [];
+    for (const n of opts.sizes.filter((s) => s >= CACHE_MIN && s <= CACHE_MAX)) {
+      const x = new Float32Array(n), dy = new Float32Array(n), out = new Float32Array(n), dst = new Float32Array(n);
+      fillRandom(x, 12345 + n); fillRandom(dy, 777 + n);
+      for (const lay of layouts) {
+        const L = lay ? layoutFor(n, lay) : null;
+        const p = L ? { alpha: new Float32Array(L.C).fill(0.5), beta: new Float32Array(L.C).fill(1) } : { alpha, beta };
+        const o = L ? { out, shape: L.shape, channelAxis: L.channelAxis } : { out };
+        for (const threads of [...new Set([1, allThreads])]) {
+          arelu.setNumThreads(threads);
+          for (const op of ['forward', 'backward']) {
+            const f = op === 'forward' ? () => arelu.forward(x, p, o) : () => { arelu.backward(x, dy, p, o); };
+            const row = `arelu-cpu-auto${threads === 1 ? '-1t' : ''}${lay ? `-${lay}` : ''}`;
+            const ref = measurements.find((m) => m.row === row && m.op === op && m.n === n);
+            const k = Math.max(1, Math.ceil(Math.min(1, opts.timeMs / 20) / ref.medianMs));
+            const pr = pairedRatio(f, () => dst.set(x), { rounds: opts.quick ? 3 : 15, k });
+            const scale = op === 'backward' ? 1.5 : 1;
+            const target = cacheTarget(op, n);
+            const ratio = pr.median / scale;
+            cacheRatios.push({
+              layout: lay, op, n, threads, row, copyRow: 'copy-set', ratio, ratioRange: [pr.min / scale, pr.max / scale],
+              rounds: pr.rounds, batch: pr.batch, target, pass: target === null ? null : ratio <= target,
+            });
+            progress.step(`cache ratio ${op} ${fmtSize(n)} ${lay || ''} ${threads}t`);
+          }
+        }
+        restore();
+      }
+    }
+
     // ---- sync call overhead at 1K elements (see the report text for the method).
     const overhead = {};
     {
@@ -527,7 +567,7 @@ async function main() {
     }
 
     progress.end();
-    const run = buildReport({ opts, arelu, info0, autoIsa, rows, measurements, tfjs, cudaOk, cudaReason, overhead, layouts, paired });
+    const run = buildReport({ opts, arelu, info0, autoIsa, rows, measurements, tfjs, cudaOk, cudaReason, overhead, layouts, paired, cacheRatios });
     if (sink === 0.123456789) console.log(''); // keeps the results observable
     printReport(run);
     if (opts.json) {
@@ -551,7 +591,7 @@ async function main() {
 
 // ---------------------------------------------------------------- report
 
-function buildReport({ opts, info0, autoIsa, rows, measurements, tfjs, cudaOk, cudaReason, overhead, layouts, paired }) {
+function buildReport({ opts, info0, autoIsa, rows, measurements, tfjs, cudaOk, cudaReason, overhead, layouts, paired, cacheRatios }) {
   const find = (row, op, n) => measurements.find((m) => m.row === row && m.op === op && m.n === n);
   const bestCopy = (n, backend) => {
     const c = measurements.filter((m) => m.op === 'copy' && m.n === n && rows.find((r) => r.id === m.row).backend === backend);
@@ -614,6 +654,8 @@ function buildReport({ opts, info0, autoIsa, rows, measurements, tfjs, cudaOk, c
       specRatioForward: 't_forward(n) / t_copy(n), target <= 1.25',
       specRatioBackward: 't_backward(n) / (1.5 * t_copy(n)), target <= 1.25',
       specRatioMethod: 'ratio: median over rounds of (arelu time / copy time), the two timed back to back in alternating order, auto ISA, all threads, largest size; ratioFromMedians: the same from the separate medians of the table',
+      specCache: 'cacheRatios: the same paired ratios against TypedArray.set at every size from 16K to 1M elements, with 1 thread and with all threads; ' +
+        'targets (SPEC §7, issue 11): backward <= 2.0 below 64K and <= 1.5 from 64K to 1M, forward <= 1.25 from 64K (none below)',
       specGpu: 'GB/s of device-resident forward (backward) / device copy GB/s, targets >= 0.90 (0.85)',
       timing: 'median of repeated samples after warm-up; tiny calls timed in batches (sample = batch time / batch)',
     },
@@ -632,6 +674,7 @@ function buildReport({ opts, info0, autoIsa, rows, measurements, tfjs, cudaOk, c
     rows,
     measurements,
     spec,
+    cacheRatios,
     callOverhead: overhead,
     absent: [
       ...(cudaOk ? [] : [{ backend: 'cuda', reason: cudaReason }]),
@@ -688,6 +731,16 @@ function printReport(run) {
   }
   log(`  SPEC ratios (target <= 1.25): forward t_fwd / t_copy, backward t_bwd / (1.5 t_copy), copy of the same n elements; ` +
     `median of ${run.spec.find((x) => x.rounds) ? run.spec.find((x) => x.rounds).rounds : '-'} rounds timing arelu and the copy back to back`);
+  if (run.cacheRatios.length) {
+    log(`cache-resident SPEC ratios vs TypedArray.set (median of ${run.cacheRatios[0].rounds} back-to-back rounds; targets: backward 2.0 below 64K, 1.5 from 64K; forward 1.25 from 64K):`);
+    for (const lay of run.options.perChannel || [null]) {
+      for (const n of [...new Set(run.cacheRatios.map((c) => c.n))]) {
+        const cs = run.cacheRatios.filter((c) => c.layout === lay && c.n === n);
+        const txt = cs.map((c) => `${c.op === 'forward' ? 'fwd' : 'bwd'} ${c.threads}t ${c.ratio.toFixed(2)}${c.pass === null ? '' : c.pass ? ' ok' : ' MISSED'}`).join(', ');
+        log(`  ${pad(fmtSize(n), 5)}${lay ? ` ${lay.toUpperCase()}` : ''}: ${txt}`);
+      }
+    }
+  }
   if (m.cuda.available) {
     for (const lay of run.options.perChannel || [null]) {
       const sfx = lay ? `-${lay}` : '';

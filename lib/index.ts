@@ -39,7 +39,7 @@ export interface Gradients<T, G extends number | Float64Array = number | Float64
 /** What runs here: see `arelu info`. */
 export interface Info {
   version: string;
-  /** CPU instruction set in use: 'scalar' | 'avx2' | 'avx512'. */
+  /** CPU instruction set in use: 'scalar' | 'avx2' | 'avx512' | 'neon'. */
   isa: string;
   /** Instruction sets this CPU and build support. */
   isasSupported: string[];
@@ -319,11 +319,11 @@ export function info(): Info {
 
 /**
  * Selects the CPU instruction set at run time (as `ARELU_CPU_ISA` does at
- * load): 'scalar' | 'avx2' | 'avx512' | 'auto'. Returns the ISA now in use.
+ * load): 'scalar' | 'avx2' | 'avx512' | 'neon' | 'auto'. Returns the ISA now in use.
  * @throws {Error} `ERR_ARELU_ISA` when this CPU or build lacks it
  */
-export function setCpuIsa(isa: 'scalar' | 'avx2' | 'avx512' | 'auto'): string {
-  if (typeof isa !== 'string') throw typeError("'scalar', 'avx2', 'avx512' or 'auto'", 'isa', isa);
+export function setCpuIsa(isa: 'scalar' | 'avx2' | 'avx512' | 'neon' | 'auto'): string {
+  if (typeof isa !== 'string') throw typeError("'scalar', 'avx2', 'avx512', 'neon' or 'auto'", 'isa', isa);
   return native.setIsa(isa);
 }
 

@@ -159,7 +159,7 @@ describe('Errors (SPEC §4)', function () {
       const buf = new Float32Array(8);
       expect(() => native.forward(buf.subarray(0, 4), buf.subarray(2, 6), 0.9, 2, 1, 1)).to.throw(RangeError, /partially overlaps x/);
       expect(() => native.forward(detached(), detached(), 0.9, 2, 1, 1)).to.throw(TypeError, /detached/);
-      expect(() => native.setIsa('sse9')).to.throw(RangeError, /Expected one of scalar, avx2, avx512, auto/);
+      expect(() => native.setIsa('sse9')).to.throw(RangeError, /Expected one of scalar, avx2, avx512, neon, auto/);
     });
   });
 

@@ -87,7 +87,7 @@ describe('Threads and environment', function () {
 
   it('ARELU_CPU_ISA=auto picks the best supported ISA', function () {
     const r = runNode("console.log(require('.').info().isa)", { ARELU_CPU_ISA: 'auto' });
-    const order = ['avx512', 'avx2', 'scalar'];
+    const order = ['avx512', 'avx2', 'neon', 'scalar'];
     expect(r.stdout.trim()).to.equal(order.find((i) => arelu.info().isasSupported.includes(i)));
   });
 
@@ -95,14 +95,27 @@ describe('Threads and environment', function () {
     const r = runNode("require('.')", { ARELU_CPU_ISA: 'sse9' });
     expect(r.status).to.equal(1);
     expect(r.signal).to.equal(null);
-    expect(r.stderr).to.contain("ARELU_CPU_ISA must be one of scalar, avx2, avx512, auto; got 'sse9'");
+    expect(r.stderr).to.contain("ARELU_CPU_ISA must be one of scalar, avx2, avx512, neon, auto; got 'sse9'");
     expect(r.stderr).to.contain('ERR_ARELU_ISA');
   });
 
+  it("an ISA of the other architecture (neon on x64, avx2/avx512 on arm64) is an error at load", function () {
+    const foreign = process.arch === 'arm64' ? ['avx2', 'avx512'] : ['neon'];
+    for (const isa of foreign) {
+      const r = runNode("require('.')", { ARELU_CPU_ISA: isa });
+      expect(r.status).to.equal(1);
+      expect(r.signal).to.equal(null);
+      expect(r.stderr).to.contain(`ARELU_CPU_ISA=${isa}: ${isa} kernels are not built on this architecture`);
+      expect(r.stderr).to.contain('ERR_ARELU_ISA');
+      expect(() => arelu.setCpuIsa(isa)).to.throw(/cannot use CPU ISA '.*': .* kernels are not built on this architecture/)
+        .with.property('code', 'ERR_ARELU_ISA');
+    }
+  });
+
   it('setCpuIsa rejects an ISA this build or CPU lacks with ERR_ARELU_ISA', function () {
-    const missing = ['avx2', 'avx512'].filter((i) => !arelu.info().isasSupported.includes(i));
+    const missing = ['avx2', 'avx512', 'neon'].filter((i) => !arelu.info().isasSupported.includes(i));
     for (const isa of missing) expect(() => arelu.setCpuIsa(isa)).to.throw(/cannot use CPU ISA/);
-    expect(() => arelu.setCpuIsa('sse9')).to.throw(RangeError, /Expected one of scalar, avx2, avx512, auto for isa/);
+    expect(() => arelu.setCpuIsa('sse9')).to.throw(RangeError, /Expected one of scalar, avx2, avx512, neon, auto for isa/);
   });
 });
 

@@ -160,6 +160,26 @@ describe('arelu bench (bench/bench.js)', function () {
     expect(stderr).to.match(/measurements in/);
   });
 
+  it('should report the cache-resident ratios (16K-1M) for 1 thread and all threads', () => {
+    const sizes = run.options.sizes.filter((n) => n >= 16384 && n <= 1 << 20);
+    expect(sizes).to.not.be.empty;
+    const threads = [...new Set([1, info.threads])];
+    expect(run.cacheRatios).to.have.lengthOf(sizes.length * threads.length * 2);
+    for (const n of sizes)
+      for (const t of threads)
+        for (const op of ['forward', 'backward']) {
+          const c = run.cacheRatios.find((x) => x.n === n && x.threads === t && x.op === op && x.layout === null);
+          expect(c, `${op} ${n} ${t}t`).to.exist;
+          expect(c.copyRow).to.equal('copy-set');
+          expect(c.row).to.equal(t === 1 ? 'arelu-cpu-auto-1t' : 'arelu-cpu-auto');
+          expect(c.ratio).to.be.a('number').above(0).and.within(c.ratioRange[0], c.ratioRange[1]);
+          const target = op === 'backward' ? (n < 65536 ? 2.0 : 1.5) : (n < 65536 ? null : 1.25);
+          expect(c.target).to.equal(target);
+          expect(c.pass).to.equal(target === null ? null : c.ratio <= target);
+        }
+    expect(stdout).to.match(/cache-resident SPEC ratios vs TypedArray\.set/);
+  });
+
   it('should say why there are no CUDA rows when no GPU is usable', function () {
     if (arelu.cuda.isAvailable()) this.skip();
     expect(run.absent).to.deep.include({ backend: 'cuda', reason: info.cuda.reason });

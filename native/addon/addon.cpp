@@ -158,7 +158,7 @@ Napi::Value SetIsa(const Napi::CallbackInfo& info) {
   bool is_auto = false;
   arelu::Isa isa = arelu::Isa::kScalar;
   if (!arelu::parse_isa(name, &is_auto, &isa))
-    throw_range(env, "Expected one of scalar, avx2, avx512, auto for isa but received '" + name + "'");
+    throw_range(env, "Expected one of scalar, avx2, avx512, neon, auto for isa but received '" + name + "'");
   if (is_auto) isa = arelu::best_isa();
   std::string error;
   if (!arelu::select_isa(isa, &error)) {
@@ -175,7 +175,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("isa", arelu::isa_name(arelu::current_isa()));
   Napi::Array supported = Napi::Array::New(env);
   uint32_t k = 0;
-  for (arelu::Isa isa : {arelu::Isa::kScalar, arelu::Isa::kAvx2, arelu::Isa::kAvx512})
+  for (arelu::Isa isa : {arelu::Isa::kScalar, arelu::Isa::kAvx2, arelu::Isa::kAvx512, arelu::Isa::kNeon})
     if (arelu::isa_supported(isa, nullptr)) supported.Set(k++, arelu::isa_name(isa));
   o.Set("isasSupported", supported);
   o.Set("bestIsa", arelu::isa_name(arelu::best_isa()));

@@ -1,6 +1,7 @@
 #include "arelu_cpu.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -112,6 +113,7 @@ Piece piece_at(const Plan& p, size_t id) {
 struct SlotTables {
   std::vector<float> a, b;
   std::vector<uint32_t> channel;
+  bool finite = true;  // every a and b finite: the kernels' fast forward applies
 };
 
 SlotTables make_slots(const Plan& p, const CoeffArray& co) {
@@ -125,6 +127,8 @@ SlotTables make_slots(const Plan& p, const CoeffArray& co) {
     t.a[j] = co[c].a;
     t.b[j] = co[c].b;
   }
+  for (size_t c = 0; c < p.channels; ++c)
+    if (!std::isfinite(co[c].a) || !std::isfinite(co[c].b)) t.finite = false;
   return t;
 }
 
@@ -180,7 +184,8 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
     const size_t end = std::min(p.super_rows, (task + 1) * p.rows_per_group);
     for (size_t r = task * p.rows_per_group; r < end; ++r) {
       const size_t off = r * p.slots;
-      k.forward_varying(x + off, y + off, std::min(p.slots, p.n - off), st.a.data(), st.b.data());
+      k.forward_varying(x + off, y + off, std::min(p.slots, p.n - off), st.a.data(), st.b.data(),
+                        st.finite);
     }
   };
   run_tasks(p.ntasks, max_threads_for(p.n, kSerialBelowForward), body);
@@ -220,10 +225,19 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
       double* acc_a = &scratch[2 * p.slots * worker];
       double* acc_b = acc_a + p.slots;
       std::fill(acc_a, acc_a + 2 * p.slots, 0.0);
-      const size_t end = std::min(p.super_rows, (task + 1) * p.rows_per_group);
-      for (size_t r = task * p.rows_per_group; r < end; ++r) {
-        const size_t off = r * p.slots;
-        k.backward_varying(x + off, g + off, dx + off, std::min(p.slots, p.n - off), st.a.data(),
+      const size_t r0 = task * p.rows_per_group;
+      const size_t r1 = std::min(p.super_rows, r0 + p.rows_per_group);
+      // Whole super-rows in one call; the array's last super-row may be
+      // shorter (a whole number of periods), then it gets its own call.
+      size_t full = r1 - r0;
+      if (r1 == p.super_rows && p.n - (r1 - 1) * p.slots < p.slots) --full;
+      const size_t off = r0 * p.slots;
+      if (full > 0)
+        k.backward_varying(x + off, g + off, dx + off, p.slots, full, p.slots, st.a.data(),
+                           st.b.data(), acc_a, acc_b);
+      if (full < r1 - r0) {
+        const size_t last = (r1 - 1) * p.slots;
+        k.backward_varying(x + last, g + last, dx + last, p.n - last, 1, p.slots, st.a.data(),
                            st.b.data(), acc_a, acc_b);
       }
       double* part = &partial[2 * C * task];

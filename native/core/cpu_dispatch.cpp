@@ -6,6 +6,9 @@
 #if defined(ARELU_X86)
 #include <cpuid.h>
 #endif
+#if defined(ARELU_NEON) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 namespace arelu {
 namespace {
@@ -52,6 +55,7 @@ const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::kAvx2: return "avx2";
     case Isa::kAvx512: return "avx512";
+    case Isa::kNeon: return "neon";
     default: return "scalar";
   }
 }
@@ -62,26 +66,41 @@ bool parse_isa(const std::string& s, bool* is_auto, Isa* isa) {
   if (s == "scalar") { *isa = Isa::kScalar; return true; }
   if (s == "avx2") { *isa = Isa::kAvx2; return true; }
   if (s == "avx512") { *isa = Isa::kAvx512; return true; }
+  if (s == "neon") { *isa = Isa::kNeon; return true; }
   return false;
 }
 
 bool isa_supported(Isa isa, std::string* why) {
   if (isa == Isa::kScalar) return true;
 #if defined(ARELU_X86)
-  const bool ok = isa == Isa::kAvx2 ? features().avx2_fma : features().avx512f;
-  if (!ok && why)
-    *why = std::string("this CPU (or its OS) does not support ") +
-           (isa == Isa::kAvx2 ? "AVX2+FMA" : "AVX-512F");
-  return ok;
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) {
+    const bool ok = isa == Isa::kAvx2 ? features().avx2_fma : features().avx512f;
+    if (!ok && why)
+      *why = std::string("this CPU (or its OS) does not support ") +
+             (isa == Isa::kAvx2 ? "AVX2+FMA" : "AVX-512F");
+    return ok;
+  }
+#endif
+#if defined(ARELU_NEON)
+  if (isa == Isa::kNeon) {
+#if defined(__linux__) && defined(HWCAP_ASIMD)
+    // Advanced SIMD is in every AArch64 CPU Linux runs on; ask anyway.
+    const bool ok = (getauxval(AT_HWCAP) & HWCAP_ASIMD) != 0;
+    if (!ok && why) *why = "this CPU does not report Advanced SIMD (HWCAP_ASIMD)";
+    return ok;
 #else
+    return true;
+#endif
+  }
+#endif
   if (why) *why = std::string(isa_name(isa)) + " kernels are not built on this architecture";
   return false;
-#endif
 }
 
 Isa best_isa() {
   if (isa_supported(Isa::kAvx512, nullptr)) return Isa::kAvx512;
   if (isa_supported(Isa::kAvx2, nullptr)) return Isa::kAvx2;
+  if (isa_supported(Isa::kNeon, nullptr)) return Isa::kNeon;
   return Isa::kScalar;
 }
 
@@ -89,6 +108,9 @@ const CpuKernels& kernels_for(Isa isa) {
 #if defined(ARELU_X86)
   if (isa == Isa::kAvx512) return kAvx512Kernels;
   if (isa == Isa::kAvx2) return kAvx2Kernels;
+#endif
+#if defined(ARELU_NEON)
+  if (isa == Isa::kNeon) return kNeonKernels;
 #endif
   (void)isa;
   return kScalarKernels;
@@ -110,7 +132,7 @@ bool init_isa_from_env(std::string* error) {
   Isa isa = Isa::kScalar;
   if (env && !parse_isa(env, &is_auto, &isa)) {
     if (error)
-      *error = std::string("ARELU_CPU_ISA must be one of scalar, avx2, avx512, auto; got '") +
+      *error = std::string("ARELU_CPU_ISA must be one of scalar, avx2, avx512, neon, auto; got '") +
                env + "'";
     return false;
   }

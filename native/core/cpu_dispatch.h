@@ -1,5 +1,5 @@
 // Runtime choice of the CPU kernels: CPUID + XGETBV pick the best ISA the
-// CPU and the OS support; ARELU_CPU_ISA forces one (an unsupported request is
+// CPU and the OS support on x86 (NEON on aarch64, where the build has it); ARELU_CPU_ISA forces one (an unsupported request is
 // an error, never a silent fallback).
 #pragma once
 
@@ -9,10 +9,10 @@
 
 namespace arelu {
 
-enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
+enum class Isa { kScalar = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3 };
 
 const char* isa_name(Isa isa);
-// Parses "scalar" | "avx2" | "avx512" | "auto"; false for anything else.
+// Parses "scalar" | "avx2" | "avx512" | "neon" | "auto"; false for anything else.
 bool parse_isa(const std::string& s, bool* is_auto, Isa* isa);
 // Whether this build contains the ISA and this CPU/OS can run it.
 bool isa_supported(Isa isa, std::string* why);

@@ -16,26 +16,33 @@ struct CpuKernels {
   // y[i] = forward_elem(x[i], a, b) for i < n
   void (*forward_uniform)(const float* x, float* y, size_t n, float a, float b);
 
-  // y[j] = forward_elem(x[j], pa[j], pb[j]) for j < n
+  // y[j] = forward_elem(x[j], pa[j], pb[j]) for j < n. `finite`: the
+  // caller knows every pa[j], pb[j] is finite (a faster exact form exists).
   void (*forward_varying)(const float* x, float* y, size_t n, const float* pa,
-                          const float* pb);
+                          const float* pb, bool finite);
 
   // dx for one piece and its two canonical (16-lane, folded) float64 sums:
   // sums[0] = sum of term_alpha, sums[1] = sum of term_beta.
   void (*backward_uniform)(const float* x, const float* g, float* dx, size_t n,
                            float a, float b, double* sums);
 
-  // dx for one period slice, accumulating acc_a[j] += term_alpha(j) and
-  // acc_b[j] += term_beta(j) slot by slot.
+  // dx for `rows` slices of n slots each, slice r at offset r * stride,
+  // accumulating acc_a[j] += term_alpha and acc_b[j] += term_beta slot by
+  // slot, each slot's terms in row order. (The order is per slot: the SIMD
+  // kernels take a few rows at a time slot by slot, keeping each slot's
+  // accumulator in a register across those rows.)
   void (*backward_varying)(const float* x, const float* g, float* dx, size_t n,
-                           const float* pa, const float* pb, double* acc_a,
-                           double* acc_b);
+                           size_t rows, size_t stride, const float* pa,
+                           const float* pb, double* acc_a, double* acc_b);
 };
 
 extern const CpuKernels kScalarKernels;
 #if defined(ARELU_X86)
 extern const CpuKernels kAvx2Kernels;
 extern const CpuKernels kAvx512Kernels;
+#endif
+#if defined(ARELU_NEON)
+extern const CpuKernels kNeonKernels;
 #endif
 
 }  // namespace arelu

@@ -17,22 +17,31 @@ struct Avx2 {
   static F zero() { return _mm256_setzero_ps(); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sign_select(F x, F a, F b) { return _mm256_blendv_ps(b, a, x); }
+  static F zeros_of(F x) { return _mm256_and_ps(x, _mm256_cmp_ps(x, zero(), _CMP_EQ_OQ)); }
   // max returns its second operand when either is NaN: relu(NaN) = NaN.
   static F relu(F x) { return _mm256_max_ps(zero(), x); }
   static F neg(F x) { return _mm256_xor_ps(x, _mm256_set1_ps(-0.0f)); }
+  // g * (x's sign bit set ? a : b), except x = +-0 or NaN: x - x (+0 for
+  // +-0, NaN for NaN). blendv selects on the sign bit alone, so -Inf takes
+  // a and +Inf takes b, as x < 0 / x > 0 do. 5 operations instead of 7.
   static F dx(F x, F g, F a, F b) {
-    const F pos = _mm256_cmp_ps(x, zero(), _CMP_GT_OQ);
-    const F negm = _mm256_cmp_ps(x, zero(), _CMP_LT_OQ);
-    F r = _mm256_sub_ps(x, x);  // +0 for +-0, NaN for NaN
-    r = _mm256_blendv_ps(r, mul(g, a), negm);
-    return _mm256_blendv_ps(r, mul(g, b), pos);
+    const F t = mul(g, _mm256_blendv_ps(b, a, x));
+    const F zero_or_nan = _mm256_cmp_ps(x, zero(), _CMP_EQ_UQ);
+    return _mm256_blendv_ps(t, _mm256_sub_ps(x, x), zero_or_nan);
   }
-  static D lo(F v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
-  static D hi(F v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
+  static D widen(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+  // max/min return their second operand when either is NaN or both are
+  // zeros: relu(NaN) = NaN, relu(-0) = -0, min(0, -0) = -0.
+  static D relud(D v) { return _mm256_max_pd(_mm256_setzero_pd(), v); }
+  static D negpartd(D v) { return _mm256_min_pd(_mm256_setzero_pd(), v); }
   static D zerod() { return _mm256_setzero_pd(); }
   static D loadd(const double* p) { return _mm256_loadu_pd(p); }
   static void stored(double* p, D v) { _mm256_storeu_pd(p, v); }
+  static D addd(D a, D b) { return _mm256_add_pd(a, b); }
   static D fmadd(D a, D b, D c) { return _mm256_fmadd_pd(a, b, c); }
+  static D fnmadd(D a, D b, D c) { return _mm256_fnmadd_pd(a, b, c); }
 };
 
 }  // namespace

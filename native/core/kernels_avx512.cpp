@@ -17,6 +17,13 @@ struct Avx512 {
   static F zero() { return _mm512_setzero_ps(); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  // Sign bit set = negative as a signed integer (AVX-512F has no movmsk).
+  static F sign_select(F x, F a, F b) {
+    return _mm512_mask_blend_ps(
+        _mm512_cmplt_epi32_mask(_mm512_castps_si512(x), _mm512_setzero_si512()), b, a);
+  }
+  static F zeros_of(F x) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, zero(), _CMP_EQ_OQ), x); }
   // max returns its second operand when either is NaN: relu(NaN) = NaN.
   static F relu(F x) { return _mm512_max_ps(zero(), x); }
   static F neg(F x) {
@@ -30,15 +37,18 @@ struct Avx512 {
     r = _mm512_mask_mul_ps(r, negm, g, a);
     return _mm512_mask_mul_ps(r, pos, g, b);
   }
-  static D lo(F v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
-  static D hi(F v) {
-    return _mm512_cvtps_pd(_mm256_castpd_ps(
-        _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-  }
+  // A 256-bit load folded into the convert: no extract of the high half.
+  static D widen(const float* p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+  // max/min return their second operand when either is NaN or both are
+  // zeros: relu(NaN) = NaN, relu(-0) = -0, min(0, -0) = -0.
+  static D relud(D v) { return _mm512_max_pd(_mm512_setzero_pd(), v); }
+  static D negpartd(D v) { return _mm512_min_pd(_mm512_setzero_pd(), v); }
   static D zerod() { return _mm512_setzero_pd(); }
   static D loadd(const double* p) { return _mm512_loadu_pd(p); }
   static void stored(double* p, D v) { _mm512_storeu_pd(p, v); }
+  static D addd(D a, D b) { return _mm512_add_pd(a, b); }
   static D fmadd(D a, D b, D c) { return _mm512_fmadd_pd(a, b, c); }
+  static D fnmadd(D a, D b, D c) { return _mm512_fnmadd_pd(a, b, c); }
 };
 
 }  // namespace

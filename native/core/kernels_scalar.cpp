@@ -37,7 +37,7 @@ void forward_uniform(const float* x, float* y, size_t n, float a, float b) {
 }
 
 void forward_varying(const float* x, float* y, size_t n, const float* pa,
-                     const float* pb) {
+                     const float* pb, bool /*finite*/) {
   for (size_t i = 0; i < n; ++i) y[i] = forward_bf(x[i], pa[i], pb[i]);
 }
 
@@ -62,10 +62,14 @@ void backward_uniform(const float* x, const float* g, float* dx, size_t n,
   sums[1] = fold_lanes(lb);
 }
 
-void backward_varying(const float* x, const float* g, float* dx, size_t n,
-                      const float* pa, const float* pb, double* acc_a,
+void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t rows,
+                      size_t stride, const float* pa, const float* pb, double* acc_a,
                       double* acc_b) {
-  for (size_t i = 0; i < n; ++i) backward_elem(x[i], g[i], pa[i], pb[i], &dx[i], &acc_a[i], &acc_b[i]);
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t o = r * stride;
+    for (size_t i = 0; i < n; ++i)
+      backward_elem(x[o + i], g[o + i], pa[i], pb[i], &dx[o + i], &acc_a[i], &acc_b[i]);
+  }
 }
 
 }  // namespace

@@ -1,16 +1,34 @@
 // One generic body for the SIMD kernels, instantiated once per ISA by
 // kernels_avx2.cpp and kernels_avx512.cpp with a traits type `V`:
 //   F, D      float / double vector types, W floats per F, W/2 doubles per D
-//   load/store/set1/zero/mul/sub/relu/neg     float ops (relu keeps NaN)
+//   load/store/set1/zero/mul/sub/add/relu/neg float ops (relu keeps NaN)
+//   sign_select(x, a, b)                      a where x's sign bit is set, else b
+//   zeros_of(x)                               x where x == +-0, +0 elsewhere (NaN too)
 //   dx(x, g, a, b)                            the backward_dx select
-//   lo/hi(F) -> D                             widen the two halves
-//   loadd/stored/fmadd                        double ops
+//   widen(const float*) -> D                  load W/2 floats, widen exactly
+//   zerod/loadd/stored/addd/fmadd/fnmadd       double ops
+//   relud(v) = max(0, v), negpartd(v) = min(0, v)   both keep NaN v
 // Tails fall back to the scalar reference functions, so every element's
 // value is defined by arelu_math.h. The backward sums keep the canonical
-// 16-lane order of arelu_math.h: lanes [h*W, h*W+W) live in accumulators
-// 2h and 2h+1, which is the same order scalar code uses.
+// 16-lane order of arelu_math.h: lanes [k*W/2, k*W/2 + W/2) live in
+// accumulator k, which is the same order scalar code uses.
+//
+// Why the sums widen from memory (issue 11, bench/RESULTS.md "Backward in
+// cache"): widening a register half costs a shuffle plus a convert, and the
+// old body widened g, relu(x) and relu(-x) (six converts and three
+// extracts per 8 floats on AVX2); the widening converts were the bound in
+// cache. Now x and g are widened once each, straight from memory (a load
+// folded into the convert), and relu/negation run in float64. Widening is
+// exact and commutes with negation and with relu (max(0, v) returns v for
+// NaN v and -0 for -0 in either width), so every float64 term, and with it
+// every sum, is bit-identical to the old body and to the scalar reference.
+// The alpha term uses relu(-x) = -min(0, x) (also for +-0: min(0, +-0) is
+// the second operand, so -min(0, +0) = -0 = relu(-0) and -min(0, -0) = +0 =
+// relu(+0); NaN stays NaN), and acc + g * -m = acc - g * m with the same
+// single rounding: a fused negative multiply-add saves the negation.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 
 #include "arelu_math.h"
@@ -35,10 +53,36 @@ inline typename V::F forward_vec(typename V::F x, typename V::F a,
   return V::sub(V::mul(V::relu(x), b), V::mul(V::relu(V::neg(x)), a));
 }
 
+// Forward in 3 arithmetic operations, for finite a and b (a in [0.01,
+// 0.99] and b in [1, 2] from make_coeffs; NaN parameters take forward_vec):
+//   p = x * (sign bit of x ? a : b),  y = p + zeros_of(x).
+// Against the reference relu(x)*b - relu(-x)*a, case by case:
+//   x > 0 (+Inf too): x*b - (+0) = x*b = p (x*b is never 0 since b >= 1);
+//   x < 0: (+0) - |x|*a = -(|x|*a) = x*a = p when |x|*a rounds to nonzero;
+//          when it underflows, the reference gives +0 - +0 = +0, p = -0, and
+//          p + (+0) = +0;
+//   x = +0: +0*b - (-0)*a = +0 = p + (+0);  x = -0: -0*b - (+0)*a = -0 = p
+//          + (-0) (p = -0*a = -0);
+//   x NaN: x*coef is x's NaN, quieted, as in the reference; + (+0) keeps it.
+// Any other nonzero p is unchanged by adding +0. Bit-identical, NaN
+// payload included (tested: core test, nan-payloads and edge cases).
+template <class V>
+inline typename V::F forward_fast(typename V::F x, typename V::F a,
+                                  typename V::F b) {
+  return V::add(V::mul(x, V::sign_select(x, a, b)), V::zeros_of(x));
+}
+
 template <class V>
 void forward_uniform(const float* x, float* y, size_t n, float a, float b) {
   const typename V::F va = V::set1(a), vb = V::set1(b);
   size_t i = 0;
+  if (std::isfinite(a) && std::isfinite(b)) {
+    for (; i + 2 * V::W <= n; i += 2 * V::W) {
+      const typename V::F x0 = V::load(x + i), x1 = V::load(x + i + V::W);
+      V::store(y + i, forward_fast<V>(x0, va, vb));
+      V::store(y + i + V::W, forward_fast<V>(x1, va, vb));
+    }
+  }
   for (; i + 2 * V::W <= n; i += 2 * V::W) {
     const typename V::F x0 = V::load(x + i), x1 = V::load(x + i + V::W);
     V::store(y + i, forward_vec<V>(x0, va, vb));
@@ -49,18 +93,34 @@ void forward_uniform(const float* x, float* y, size_t n, float a, float b) {
 
 template <class V>
 void forward_varying(const float* x, float* y, size_t n, const float* pa,
-                     const float* pb) {
+                     const float* pb, bool finite) {
   size_t i = 0;
+  if (finite)
+    for (; i + V::W <= n; i += V::W)
+      V::store(y + i, forward_fast<V>(V::load(x + i), V::load(pa + i),
+                                      V::load(pb + i)));
   for (; i + V::W <= n; i += V::W)
     V::store(y + i, forward_vec<V>(V::load(x + i), V::load(pa + i),
                                    V::load(pb + i)));
   for (; i < n; ++i) y[i] = forward_elem(x[i], pa[i], pb[i]);
 }
 
+// The two float64 terms of W/2 elements at x/g, added to acc_a/acc_b:
+// the float64 product of two float32 values is exact, so a fused
+// multiply-add rounds exactly like the scalar `acc += g * r`.
+template <class V>
+inline void add_terms(const float* x, const float* g, typename V::D& acc_a,
+                      typename V::D& acc_b) {
+  const typename V::D xd = V::widen(x), gd = V::widen(g);
+  acc_a = V::fnmadd(gd, V::negpartd(xd), acc_a);
+  acc_b = V::fmadd(gd, V::relud(xd), acc_b);
+}
+
 template <class V>
 void backward_uniform(const float* x, const float* g, float* dx, size_t n,
                       float a, float b, double* sums) {
   constexpr int kVecs = kLanes / V::W;  // float vectors per 16-lane group
+  constexpr int H = V::W / 2;           // doubles per D
   static_assert(kLanes % V::W == 0, "vector width must divide the lanes");
   const typename V::F va = V::set1(a), vb = V::set1(b);
   typename V::D acc_a[2 * kVecs], acc_b[2 * kVecs];
@@ -70,23 +130,41 @@ void backward_uniform(const float* x, const float* g, float* dx, size_t n,
   for (; i + kLanes <= n; i += kLanes) {
     prefetch_inputs(x + i, g + i);
     for (int h = 0; h < kVecs; ++h) {
-      const typename V::F xv = V::load(x + i + h * V::W);
-      const typename V::F gv = V::load(g + i + h * V::W);
-      V::store(dx + i + h * V::W, V::dx(xv, gv, va, vb));
-      const typename V::F rp = V::relu(xv), rn = V::relu(V::neg(xv));
-      const typename V::D gl = V::lo(gv), gh = V::hi(gv);
-      // The float64 product of two float32 values is exact, so a fused
-      // multiply-add rounds exactly like the scalar `acc += g * r`.
-      acc_a[2 * h] = V::fmadd(gl, V::lo(rn), acc_a[2 * h]);
-      acc_a[2 * h + 1] = V::fmadd(gh, V::hi(rn), acc_a[2 * h + 1]);
-      acc_b[2 * h] = V::fmadd(gl, V::lo(rp), acc_b[2 * h]);
-      acc_b[2 * h + 1] = V::fmadd(gh, V::hi(rp), acc_b[2 * h + 1]);
+      const size_t o = i + h * V::W;
+      const typename V::F xv = V::load(x + o), gv = V::load(g + o);
+      // Every read of this vector's x and g comes before the store: dx may
+      // be x or g (in place).
+      add_terms<V>(x + o, g + o, acc_a[2 * h], acc_b[2 * h]);
+      add_terms<V>(x + o + H, g + o + H, acc_a[2 * h + 1], acc_b[2 * h + 1]);
+      V::store(dx + o, V::dx(xv, gv, va, vb));
     }
   }
   double la[kLanes], lb[kLanes];
+  if (i == n) {
+    // No tail: the first fold levels (lane l += lane l + w for w >= H) are
+    // whole-vector adds of the same lane pairs fold_lanes adds, then the
+    // last vector's H lanes fold as fold_lanes does. Same bits, fewer
+    // store-to-load round trips (rows of a few hundred elements, NCHW, make
+    // many short calls).
+    for (int w = kLanes / 2; w >= H; w /= 2)
+      for (int k = 0; k < w / H; ++k) {
+        acc_a[k] = V::addd(acc_a[k], acc_a[k + w / H]);
+        acc_b[k] = V::addd(acc_b[k], acc_b[k + w / H]);
+      }
+    V::stored(la, acc_a[0]);
+    V::stored(lb, acc_b[0]);
+    for (int w = H / 2; w >= 1; w /= 2)
+      for (int l = 0; l < w; ++l) {
+        la[l] += la[l + w];
+        lb[l] += lb[l + w];
+      }
+    sums[0] = la[0];
+    sums[1] = lb[0];
+    return;
+  }
   for (int k = 0; k < 2 * kVecs; ++k) {
-    V::stored(la + k * (V::W / 2), acc_a[k]);
-    V::stored(lb + k * (V::W / 2), acc_b[k]);
+    V::stored(la + k * H, acc_a[k]);
+    V::stored(lb + k * H, acc_b[k]);
   }
   for (size_t l = 0; i < n; ++i, ++l) {
     la[l] += term_alpha(x[i], g[i]);
@@ -97,27 +175,49 @@ void backward_uniform(const float* x, const float* g, float* dx, size_t n,
   sums[1] = fold_lanes(lb);
 }
 
+// Period mode (per-channel, small inner). Up to kRowBlock rows at a time,
+// slot vector by slot vector: each slot's float64 accumulators are loaded
+// once, take that slot's terms from every row of the block in row order (as
+// the scalar kernel adds them), and are stored once, instead of a load and
+// a store per row. The block's rows are sequential streams for the
+// prefetcher; a whole group of rows at once would be a power-of-two stride
+// walk that thrashes the cache sets (measured 4x slower at 1M).
+constexpr size_t kRowBlock = 4;
+
 template <class V>
 void backward_varying(const float* x, const float* g, float* dx, size_t n,
-                      const float* pa, const float* pb, double* acc_a,
-                      double* acc_b) {
+                      size_t rows, size_t stride, const float* pa,
+                      const float* pb, double* acc_a, double* acc_b) {
   constexpr int H = V::W / 2;
-  size_t i = 0;
-  for (; i + V::W <= n; i += V::W) {
-    if ((i & 15) == 0) prefetch_inputs(x + i, g + i);
-    const typename V::F xv = V::load(x + i), gv = V::load(g + i);
-    V::store(dx + i, V::dx(xv, gv, V::load(pa + i), V::load(pb + i)));
-    const typename V::F rp = V::relu(xv), rn = V::relu(V::neg(xv));
-    const typename V::D gl = V::lo(gv), gh = V::hi(gv);
-    V::stored(acc_a + i, V::fmadd(gl, V::lo(rn), V::loadd(acc_a + i)));
-    V::stored(acc_a + i + H, V::fmadd(gh, V::hi(rn), V::loadd(acc_a + i + H)));
-    V::stored(acc_b + i, V::fmadd(gl, V::lo(rp), V::loadd(acc_b + i)));
-    V::stored(acc_b + i + H, V::fmadd(gh, V::hi(rp), V::loadd(acc_b + i + H)));
-  }
-  for (; i < n; ++i) {
-    acc_a[i] += term_alpha(x[i], g[i]);
-    acc_b[i] += term_beta(x[i], g[i]);
-    dx[i] = backward_dx(x[i], g[i], pa[i], pb[i]);
+  for (size_t r0 = 0; r0 < rows; r0 += kRowBlock) {
+    const size_t nr = rows - r0 < kRowBlock ? rows - r0 : kRowBlock;
+    const size_t base = r0 * stride;
+    size_t i = 0;
+    for (; i + V::W <= n; i += V::W) {
+      if ((i & 15) == 0)
+        for (size_t r = 0; r < nr; ++r) prefetch_inputs(x + base + r * stride + i, g + base + r * stride + i);
+      typename V::D a0 = V::loadd(acc_a + i), a1 = V::loadd(acc_a + i + H);
+      typename V::D b0 = V::loadd(acc_b + i), b1 = V::loadd(acc_b + i + H);
+      const typename V::F va = V::load(pa + i), vb = V::load(pb + i);
+      for (size_t r = 0; r < nr; ++r) {
+        const size_t e = base + r * stride + i;
+        const typename V::F xv = V::load(x + e), gv = V::load(g + e);
+        add_terms<V>(x + e, g + e, a0, b0);
+        add_terms<V>(x + e + H, g + e + H, a1, b1);
+        V::store(dx + e, V::dx(xv, gv, va, vb));
+      }
+      V::stored(acc_a + i, a0);
+      V::stored(acc_a + i + H, a1);
+      V::stored(acc_b + i, b0);
+      V::stored(acc_b + i + H, b1);
+    }
+    for (size_t r = 0; r < nr; ++r)
+      for (size_t t = i; t < n; ++t) {
+        const size_t e = base + r * stride + t;
+        acc_a[t] += term_alpha(x[e], g[e]);
+        acc_b[t] += term_beta(x[e], g[e]);
+        dx[e] = backward_dx(x[e], g[e], pa[t], pb[t]);
+      }
   }
 }
 

@@ -57,7 +57,7 @@ bool same_value(float got, double want, int max_ulps) {
 
 std::vector<Isa> supported_isas() {
   std::vector<Isa> v;
-  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512})
+  for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon})
     if (isa_supported(i, nullptr)) v.push_back(i);
   return v;
 }
@@ -297,6 +297,40 @@ void test_nan_propagation() {
   }
 }
 
+// relu keeps x itself (payload, sign, -0), so y and dx of a NaN x are the
+// NaN the reference computes from that x, bit for bit, on every ISA (NEON
+// would give +0 for max(0, -0) and may quiet or replace NaNs in a max).
+// Only x is NaN here (g and the parameters are finite), so no instruction
+// has two NaN operands to choose between.
+void test_nan_payloads_and_zeros() {
+  auto f = [](uint32_t u) { float v; std::memcpy(&v, &u, 4); return v; };
+  const std::vector<float> specials = {f(0x7fc00001u), f(0xffc12345u), f(0x7fa00007u) /* signaling */,
+                                       f(0xff800001u) /* signaling, negative */, -0.0f, 0.0f, -1e-45f, 1e-45f,
+                                       -1.5f, 2.5f};
+  Case c;
+  c.name = "nan-payloads";
+  for (int rep = 0; rep < 13; ++rep)  // 130 elements: vector bodies and a tail
+    for (float v : specials) {
+      c.x.push_back(v);
+      c.g.push_back(rep % 2 ? -0.75f : 3.0f);
+    }
+  c.alpha = {0.3f};
+  c.beta = {0.5f};
+  c.layout = {c.x.size(), 1, 1};
+  const Coeffs co = make_coeffs(c.alpha[0], c.beta[0]);
+  for (Isa isa : supported_isas()) {
+    const Outputs o = run_case(c, isa, 1);
+    int bad = 0;
+    for (size_t i = 0; i < c.x.size(); ++i) {
+      const float y = forward_elem(c.x[i], co.a, co.b), dx = backward_dx(c.x[i], c.g[i], co.a, co.b);
+      if ((bits(o.y[i]) != bits(y) || bits(o.dx[i]) != bits(dx)) && bad++ < 3)
+        CHECK(false, "%s: x = %08x: y %08x dx %08x, want y %08x dx %08x", isa_name(isa), bits(c.x[i]), bits(o.y[i]),
+              bits(o.dx[i]), bits(y), bits(dx));
+    }
+    CHECK(bad == 0, "%s: %d elements differ from the reference bits", isa_name(isa), bad);
+  }
+}
+
 void test_random_scalar() {
   for (size_t n : {size_t(0), size_t(1), size_t(15), size_t(16), size_t(17), size_t(1000), size_t(16385),
                    size_t(65536 + 33), size_t(300001)}) {
@@ -310,9 +344,20 @@ void test_per_channel() {
       {"nhwc-c3", 20000, 3, 1},      {"nhwc-c512", 300, 512, 1},  {"nhwc-c64", 3001, 64, 1},
       {"nhwc-c7-inner2", 5000, 7, 2}, {"nchw-c16-hw784", 10, 16, 784}, {"nchw-c3-hw50176", 2, 3, 50176},
       {"mid-c5-inner300", 40, 5, 300}, {"nchw-c2-inner255", 300, 2, 255}, {"nhwc-c1000", 70, 1000, 1},
-      {"c1-channels", 5000, 1, 17},  {"big-period-fallback", 2, 300000, 1}};
+      {"c1-channels", 5000, 1, 17},  {"big-period-fallback", 2, 300000, 1},
+      // A period whose multiple of 16 is too long: odd slot counts, SIMD tails.
+      {"nhwc-odd-period", 3, 100003, 1}, {"nhwc-c5-odd-slots", 4001, 5, 1}};
   for (const L& l : layouts)
     check_case_everywhere(random_case(l.name, l.outer * l.C * l.inner, l.C, l.inner, true), {1, 3, 16});
+  // NaN parameters in one channel: the fast forward (finite coefficients
+  // only) must not be taken for the others' sake, in both layouts.
+  for (size_t inner : {size_t(1), size_t(300)}) {
+    Case c = random_case(inner == 1 ? "nhwc-nan-params" : "nchw-nan-params", 500 * 8 * inner / (inner == 1 ? 1 : 50), 8, inner, true);
+    c.alpha[3] = std::numeric_limits<float>::quiet_NaN();
+    c.beta[5] = std::numeric_limits<float>::quiet_NaN();
+    for (size_t i = 0; i < c.x.size(); i += 7) c.x[i] = (i / 7) % 3 == 0 ? -0.0f : ((i / 7) % 3 == 1 ? 0.0f : -1e-45f);
+    check_case_everywhere(c, {1, 2});
+  }
 }
 
 void test_determinism_thread_counts() {
@@ -342,6 +387,21 @@ void test_in_place() {
     cpu_backward(c.x.data(), g.data(), g.data(), c.layout, c.alpha.data(), c.beta.data(), &a2, &b2);
     CHECK(std::memcmp(g.data(), dx.data(), 4 * dx.size()) == 0 && a1 == a2 && b1 == b2,
           "%s: backward in place over dy differs", isa_name(isa));
+    // In place over x: the SIMD body reads x twice (float and widened
+    // float64 loads); both must come before the store of dx.
+    std::vector<float> x2 = c.x;
+    cpu_backward(x2.data(), c.g.data(), x2.data(), c.layout, c.alpha.data(), c.beta.data(), &a2, &b2);
+    CHECK(std::memcmp(x2.data(), dx.data(), 4 * dx.size()) == 0 && bits(a1) == bits(a2) && bits(b1) == bits(b2),
+          "%s: backward in place over x differs", isa_name(isa));
+    // Per channel (the period-mode kernel), in place over x and over dy.
+    Case p = random_case("in-place-nhwc", 64 * 1001, 64, 1, false);
+    std::vector<float> pdx(p.x.size()), px = p.x, pg = p.g;
+    std::vector<double> pa1(64), pb1(64), pa2(64), pb2(64), pa3(64), pb3(64);
+    cpu_backward(p.x.data(), p.g.data(), pdx.data(), p.layout, p.alpha.data(), p.beta.data(), pa1.data(), pb1.data());
+    cpu_backward(px.data(), p.g.data(), px.data(), p.layout, p.alpha.data(), p.beta.data(), pa2.data(), pb2.data());
+    cpu_backward(p.x.data(), pg.data(), pg.data(), p.layout, p.alpha.data(), p.beta.data(), pa3.data(), pb3.data());
+    CHECK(px == pdx && pg == pdx && pa1 == pa2 && pb1 == pb2 && pa1 == pa3 && pb1 == pb3,
+          "%s: per-channel backward in place differs", isa_name(isa));
   }
 }
 
@@ -357,8 +417,17 @@ void test_isa_parsing() {
   Isa isa;
   CHECK(parse_isa("avx2", &is_auto, &isa) && isa == Isa::kAvx2 && !is_auto, "parse avx2");
   CHECK(parse_isa("auto", &is_auto, &isa) && is_auto, "parse auto");
+  CHECK(parse_isa("neon", &is_auto, &isa) && isa == Isa::kNeon && !is_auto, "parse neon");
   CHECK(!parse_isa("sse9", &is_auto, &isa), "reject unknown ISA");
-  for (Isa i : {Isa::kAvx2, Isa::kAvx512}) {
+  CHECK(std::string(isa_name(Isa::kNeon)) == "neon", "name of neon");
+#if defined(ARELU_X86)
+  CHECK(!isa_supported(Isa::kNeon, nullptr), "neon must be unsupported on x86");
+#endif
+#if defined(ARELU_NEON)
+  CHECK(isa_supported(Isa::kNeon, nullptr) && best_isa() == Isa::kNeon, "neon must be the best ISA on aarch64");
+  CHECK(!isa_supported(Isa::kAvx2, nullptr) && !isa_supported(Isa::kAvx512, nullptr), "no x86 ISA on aarch64");
+#endif
+  for (Isa i : {Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
     std::string err;
     if (!isa_supported(i, nullptr))
       CHECK(!select_isa(i, &err) && !err.empty(), "selecting unsupported %s must fail with a reason", isa_name(i));
@@ -368,6 +437,85 @@ void test_isa_parsing() {
     CHECK(select_isa(i, &err) && current_isa() == i, "select %s", isa_name(i));
     CHECK(std::string(current_kernels().name) == isa_name(i), "the kernels in use must be %s", isa_name(i));
   }
+}
+
+// Cross-platform bit identity, asserted: a digest of y, dx, dAlpha and dBeta
+// over fixed cases, the same constant for every ISA, every thread count and
+// every platform (computed on x86-64 with the scalar kernels; the arm64
+// build under qemu and the NEON kernels must reproduce it). The inputs come
+// from an integer generator (no <random> distributions, whose algorithms
+// are the library's choice), and beta is 0 or 40, where sigmoid is exact
+// whatever exp returns (s = 1/2, or 1 because exp(-40) < 2^-54): the digest
+// tests the kernels and the reduction, not the platform's libm. NaNs in y
+// and dx count as one value (which NaN operand an instruction propagates
+// is not fixed across ISAs); the sums return one canonical NaN already.
+constexpr uint64_t kCrossPlatformDigest = 0x91f0f25d734a0f00ull;
+
+uint64_t splitmix(uint64_t& s) {
+  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+// Mostly finite values of every magnitude class, and now and then an edge value.
+float digest_value(uint64_t& s) {
+  const uint64_t r = splitmix(s);
+  const uint32_t kind = r & 63;
+  static const float edges[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1e-40f, -1e-40f, 3.4e38f, -3.4e38f, 1e-30f};
+  if (kind == 0) return edges[(r >> 8) % 10];
+  // A float from an integer mantissa and exponent: exact on every platform.
+  const int32_t mant = static_cast<int32_t>((r >> 8) & 0xffffff) - 0x800000;
+  const int exp2 = static_cast<int>((r >> 40) % 40) - 30 - (kind == 1 ? 100 : 0);
+  return std::ldexp(static_cast<float>(mant), exp2);
+}
+
+struct Fnv {
+  uint64_t h = 0xcbf29ce484222325ull;
+  void add(uint64_t v) {
+    for (int i = 0; i < 8; ++i) { h ^= (v >> (8 * i)) & 0xff; h *= 0x100000001b3ull; }
+  }
+};
+
+uint64_t digest_cases(Isa isa, int threads) {
+  Fnv f;
+  uint64_t seed = 20261129;
+  struct L { size_t outer, C, inner; };
+  // One channel (several 16K pieces and a tail), NCHW rows, NHWC period
+  // mode, and a small odd layout.
+  const L layouts[] = {{1, 1, 100003}, {3, 5, 4099}, {1001, 24, 1}, {7, 3, 5}};
+  for (const L& l : layouts) {
+    Case c;
+    c.name = "digest";
+    c.layout = {l.outer * l.C * l.inner, l.C, l.inner};
+    for (size_t i = 0; i < c.layout.n; ++i) {
+      c.x.push_back(digest_value(seed));
+      c.g.push_back(digest_value(seed));
+    }
+    for (size_t k = 0; k < l.C; ++k) {
+      const uint64_t r = splitmix(seed);
+      c.alpha.push_back(static_cast<float>(r % 1200) / 1000.0f - 0.1f);  // both sides of the window
+      c.beta.push_back(r % 5 == 0 ? 40.0f : 0.0f);
+    }
+    const Outputs o = run_case(c, isa, threads);
+    auto fb = [](float v) { return std::isnan(v) ? uint64_t(0x7fc00000) : uint64_t(bits(v)); };
+    for (size_t i = 0; i < o.y.size(); ++i) f.add(fb(o.y[i]) << 32 | fb(o.dx[i]));
+    for (size_t k = 0; k < o.da.size(); ++k) {
+      f.add(bits(o.da[k]));
+      f.add(bits(o.db[k]));
+    }
+  }
+  return f.h;
+}
+
+void test_cross_platform_digest() {
+  for (Isa isa : supported_isas())
+    for (int t : {1, 3}) {
+      const uint64_t d = digest_cases(isa, t);
+      if (isa == Isa::kScalar && t == 1) std::printf("cross-platform digest (%s): 0x%016llx\n", isa_name(isa), static_cast<unsigned long long>(d));
+      CHECK(d == kCrossPlatformDigest, "%s with %d threads: digest 0x%016llx, want 0x%016llx", isa_name(isa), t,
+            static_cast<unsigned long long>(d), static_cast<unsigned long long>(kCrossPlatformDigest));
+    }
 }
 
 }  // namespace
@@ -380,10 +528,12 @@ int main() {
   test_isa_parsing();
   test_edge_cases();
   test_nan_propagation();
+  test_nan_payloads_and_zeros();
   test_random_scalar();
   test_per_channel();
   test_determinism_thread_counts();
   test_in_place();
+  test_cross_platform_digest();
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
   return g_failures == 0 ? 0 : 1;
 }

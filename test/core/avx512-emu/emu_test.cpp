@@ -1,0 +1,52 @@
+// The AVX-512 kernels, compiled against simde's portable emulation, against
+// the scalar kernels, bit for bit (NaN = NaN), on random and edge data.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+#include "cpu_kernels.h"
+#include "arelu_math.h"
+using namespace arelu;
+extern "C" const CpuKernels emu_avx512_kernels;  // kernels_avx512.cpp, renamed by run.sh
+static bool same(float a, float b) { uint32_t x, y; memcpy(&x, &a, 4); memcpy(&y, &b, 4); return x == y || (a != a && b != b); }
+static bool samed(double a, double b) { uint64_t x, y; memcpy(&x, &a, 8); memcpy(&y, &b, 8); return x == y || (a != a && b != b); }
+int main() {
+  const CpuKernels& E = emu_avx512_kernels; const CpuKernels& S = kScalarKernels;
+  std::mt19937 rng(5); std::uniform_real_distribution<float> u(-4, 4);
+  const float edges[] = {0.f, -0.f, INFINITY, -INFINITY, NAN, 1e-45f, -1e-45f, 3e38f, -3e38f, -1e-40f};
+  int bad = 0, checks = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    size_t n = (trial * 37) % 1500 + (trial % 3 == 0 ? 16384 - 700 : 0);
+    std::vector<float> x(n), g(n), pa(n), pb(n);
+    for (size_t i = 0; i < n; ++i) {
+      x[i] = (rng() % 20 == 0) ? edges[rng() % 10] : u(rng);
+      g[i] = (rng() % 30 == 0) ? edges[rng() % 10] : u(rng);
+      pa[i] = 0.01f + (rng() % 98) / 100.f; pb[i] = 1.f + (rng() % 100) / 100.f;
+    }
+    float a = trial % 7 == 0 ? NAN : 0.01f + (trial % 98) / 100.f, b = 1.0f + (trial % 100) / 100.f;
+    std::vector<float> y1(n), y2(n), d1(n), d2(n);
+    double s1[2], s2[2];
+    S.forward_uniform(x.data(), y1.data(), n, a, b); E.forward_uniform(x.data(), y2.data(), n, a, b);
+    for (size_t i = 0; i < n; ++i) { ++checks; if (!same(y1[i], y2[i]) && bad++ < 5) printf("fwd_u n=%zu i=%zu x=%g %08x vs %08x\n", n, i, x[i], *(uint32_t*)&y1[i], *(uint32_t*)&y2[i]); }
+    S.forward_varying(x.data(), y1.data(), n, pa.data(), pb.data(), false);
+    for (bool finite : {false, true}) {  // pa, pb are finite: both forms apply
+      E.forward_varying(x.data(), y2.data(), n, pa.data(), pb.data(), finite);
+      for (size_t i = 0; i < n; ++i) { ++checks; if (!same(y1[i], y2[i]) && bad++ < 5) printf("fwd_v(%d) i=%zu\n", finite, i); }
+    }
+    S.backward_uniform(x.data(), g.data(), d1.data(), n, a, b, s1); E.backward_uniform(x.data(), g.data(), d2.data(), n, a, b, s2);
+    for (size_t i = 0; i < n; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_u dx i=%zu\n", i); }
+    checks += 2; if ((!samed(s1[0], s2[0]) || !samed(s1[1], s2[1])) && bad++ < 5) printf("bwd_u sums n=%zu %.17g %.17g vs %.17g %.17g\n", n, s1[0], s1[1], s2[0], s2[1]);
+    // varying: rows of `slots` slots
+    size_t slots = 16 * (1 + trial % 5) + (trial % 4 == 0 ? 3 : 0), rows = slots ? n / slots : 0;
+    if (rows > 0) {
+      std::vector<double> a1(slots), b1(slots), a2(slots), b2(slots);
+      S.backward_varying(x.data(), g.data(), d1.data(), slots, rows, slots, pa.data(), pb.data(), a1.data(), b1.data());
+      E.backward_varying(x.data(), g.data(), d2.data(), slots, rows, slots, pa.data(), pb.data(), a2.data(), b2.data());
+      for (size_t i = 0; i < rows * slots; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_v dx i=%zu\n", i); }
+      for (size_t j = 0; j < slots; ++j) { ++checks; if ((!samed(a1[j], a2[j]) || !samed(b1[j], b2[j])) && bad++ < 5) printf("bwd_v sums j=%zu\n", j); }
+    }
+  }
+  printf("avx512 (simde emulation) vs scalar: %d checks, %d mismatches\n", checks, bad);
+  return bad != 0;
+}

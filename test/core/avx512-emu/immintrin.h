@@ -1,0 +1,30 @@
+// Stand-in for <immintrin.h> for the AVX-512 emulation check (run.sh):
+// simde's portable implementations of the Intel intrinsics, so that
+// kernels_avx512.cpp runs on a CPU without AVX-512. simde 0.7.4 (Debian 12)
+// lacks a few the kernels use; they are filled in below with scalar code.
+#pragma once
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/fma.h>
+
+#include <cstdint>
+
+typedef simde__mmask16 __mmask16;
+
+static inline simde__mmask16 _mm512_cmplt_epi32_mask(simde__m512i a, simde__m512i b) {
+  int32_t x[16], y[16];
+  simde_mm512_storeu_si512(x, a);
+  simde_mm512_storeu_si512(y, b);
+  simde__mmask16 m = 0;
+  for (int i = 0; i < 16; ++i)
+    if (x[i] < y[i]) m = static_cast<simde__mmask16>(m | (1u << i));
+  return m;
+}
+
+static inline simde__m512d _mm512_cvtps_pd(simde__m256 v) {
+  float f[8];
+  double d[8];
+  simde_mm256_storeu_ps(f, v);
+  for (int i = 0; i < 8; ++i) d[i] = f[i];
+  return simde_mm512_loadu_pd(d);
+}
