@@ -28,7 +28,7 @@ R="$DIR/bullseye"
 NODE_VERSION=20.20.2
 PACKAGES=g++,cmake,make,binutils,g++-aarch64-linux-gnu,libc6-dev-arm64-cross,binutils-aarch64-linux-gnu
 STAMP="bullseye minbase $PACKAGES"
-NODE_STAMP="node-$NODE_VERSION v1"
+NODE_STAMP="node-$NODE_VERSION v2"
 MIRROR="${ARELU_DEBIAN_MIRROR:-}"
 
 say() { echo "userland: $*" >&2; }
@@ -96,9 +96,20 @@ nodes() {
   fi
   cat > "$R/usr/local/bin/node-arm64" <<'EOF'
 #!/bin/sh
+case "${NODE_OPTIONS:-}" in
+  *qemu-execpath.js*) ;;
+  *) export NODE_OPTIONS="--require /usr/local/lib/qemu-execpath.js${NODE_OPTIONS:+ $NODE_OPTIONS}" ;;
+esac
 exec /usr/local/bin/qemu-aarch64-static -L /usr/aarch64-linux-gnu /opt/node/linux-arm64/node "$@"
 EOF
   chmod +x "$R/usr/local/bin/node-arm64"
+  # Under qemu, process.execPath is the arm64 ELF, which the kernel cannot run
+  # without binfmt: preloaded (NODE_OPTIONS=--require ..., inherited by child
+  # processes), this points it at the wrapper above.
+  mkdir -p "$R/usr/local/lib"
+  cat > "$R/usr/local/lib/qemu-execpath.js" <<'EOF'
+if (process.arch === 'arm64') process.execPath = '/usr/local/bin/node-arm64';
+EOF
   echo "$NODE_STAMP" > "$R/.arelu-userland"
   say "ready: $(chroot "$R" sh -c 'gcc --version | head -1; cmake --version | head -1; ldd --version | head -1; node --version' | tr '\n' ';')"
 }
