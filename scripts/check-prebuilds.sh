@@ -7,7 +7,9 @@
 # For each: scripts/results-digest.js (y, dx, dAlpha, dBeta bits per ISA and
 # thread count, written to build-prebuild/digest-<target>.json; test/80 compares
 # them with the host's) and the mocha suites MOCHA_SUITES (the reference,
-# error, async and determinism checks) against that binary.
+# error, async and determinism checks) against that binary. Under qemu the
+# 8 GiB test of 2^31-element arrays is left out (minutes of emulated compute,
+# 8 GiB of a shared machine); x64 and win32 run it where the memory is free.
 #
 #   scripts/check-prebuilds.sh [TARGET...]     default: all three
 # Needs root (chroot), scripts/userland.sh setup done, and wine64 for win32.
@@ -35,7 +37,7 @@ for t in "${TARGETS[@]}"; do
     linux-arm64)
       scripts/userland.sh run "export ARELU_NATIVE_PATH=/src/$bin && node-arm64 -p 'process.version + \" \" + process.arch' && \
         node-arm64 scripts/results-digest.js --out build-prebuild/digest-$t.json && \
-        node-arm64 $MOCHA $SUITES" ;;
+        node-arm64 $MOCHA --grep '64-bit lengths' --invert $SUITES" ;;
     win32-x64)
       WINE="${WINE:-/usr/lib/wine/wine64}"
       [ -x "$WINE" ] || { echo "check-prebuilds: $WINE missing (apt-get install -y wine64)" >&2; exit 1; }
