@@ -42,7 +42,7 @@ for t in "${TARGETS[@]}"; do
       WINE="${WINE:-/usr/lib/wine/wine64}"
       [ -x "$WINE" ] || { echo "check-prebuilds: $WINE missing (apt-get install -y wine64)" >&2; exit 1; }
       NODE_EXE="$(scripts/userland.sh node-dir)/win-x64/node.exe"
-      export WINEPREFIX="$ROOT/build-userland/wine" WINEDEBUG=-all NODE_SKIP_PLATFORM_CHECK=1
+      export WINEPREFIX="${WINEPREFIX:-$ROOT/build-userland/wine}" WINEDEBUG=-all NODE_SKIP_PLATFORM_CHECK=1
       mkdir -p "$WINEPREFIX"
       # With stdout on a pipe, console.log under wine fails (EBADF): files only.
       out="build-prebuild/wine-$t.out"
