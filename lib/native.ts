@@ -106,6 +106,7 @@ function load(): NativeAddon {
     try {
       return require(path.resolve(override)) as NativeAddon;
     } catch (e) {
+      if ((e as { code?: string }).code?.startsWith('ERR_ARELU_')) throw e;
       tried.push(`ARELU_NATIVE_PATH=${override}: ${(e as Error).message}`);
     }
   }
@@ -128,14 +129,53 @@ function load(): NativeAddon {
     }
   }
   throw codedError('ERR_ARELU_NO_BINARY', [
-    `arelu: could not load the native addon for ${process.platform}-${process.arch} (Node ${process.version}).`,
+    `arelu: could not load the native addon for ${platformName()} (Node ${process.version}).`,
     'Tried:',
     ...tried.map((t) => `  - ${t}`),
-    'To fix it, build it from source (needs CMake >= 3.18 and a C++17 compiler; CUDA is optional):',
-    `  cd ${packageRoot} && npx cmake-js@8 compile --out build`,
-    'or let npm run the package\'s install script:',
-    '  npm install arelu --foreground-scripts --allow-scripts=arelu   (npm 11: or `npm install-scripts approve arelu`)',
+    ...buildHelp(),
   ].join('\n'));
+}
+
+/** Prebuilt binaries ship for these (glibc >= 2.17 on Linux); anything else builds from source. */
+const PREBUILT = ['linux-x64', 'linux-arm64', 'win32-x64'];
+
+/** True on a Linux whose C library is musl (Alpine), not glibc. */
+function isMusl(): boolean {
+  if (process.platform !== 'linux') return false;
+  try {
+    const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+    return !header?.glibcVersionRuntime;
+  } catch {
+    return false;
+  }
+}
+
+function platformName(): string {
+  const musl = isMusl();
+  return `${process.platform}-${process.arch}${musl ? ' (musl libc)' : ''}`;
+}
+
+/** The exact commands that build the addon from source here. */
+function buildHelp(): string[] {
+  const compile = `cd ${packageRoot} && npx cmake-js@8 compile --out build`;
+  const target = `${process.platform}-${process.arch}`;
+  const lines: string[] = [];
+  if (isMusl()) {
+    lines.push('arelu ships no prebuilt binary for musl (Alpine). Build it from source:',
+      '  apk add build-base cmake', `  ${compile}`);
+  } else if (process.platform === 'darwin') {
+    lines.push('arelu ships no prebuilt binary for macOS. Build it from source (Xcode command line tools and CMake):',
+      '  xcode-select --install', '  brew install cmake', `  ${compile}`);
+  } else if (!PREBUILT.includes(target)) {
+    lines.push(`arelu ships no prebuilt binary for ${target} (prebuilt: ${PREBUILT.join(', ')}). Build it from source`,
+      '(needs CMake >= 3.18 and a C++17 compiler; CUDA is optional):', `  ${compile}`);
+  } else {
+    lines.push(`The prebuilt binary for ${target} did not load${process.platform === 'linux' ? ' (it needs glibc 2.17 or newer)' : ''}.`,
+      'To fix it, build it from source (needs CMake >= 3.18 and a C++17 compiler; CUDA is optional):', `  ${compile}`);
+  }
+  lines.push('or let npm run the package\'s install script (it builds from source when no prebuilt binary loads):',
+    '  npm install arelu --foreground-scripts --allow-scripts=arelu   (npm 11: or `npm install-scripts approve arelu`)');
+  return lines;
 }
 
 function firstLine(e: unknown): string {

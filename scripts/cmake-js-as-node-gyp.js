@@ -11,6 +11,12 @@
 // ./build as its build directory. N-API binaries do not depend on --target;
 // the headers come from node-api-headers (package.json `binary.napi_versions`),
 // so nothing is downloaded.
+//
+// Cross builds: prebuildify passes the target as --arch=<a> and the
+// PREBUILD_PLATFORM environment variable. A target other than the host's is
+// built with the CMake toolchain file of cmake/ that TOOLCHAINS names
+// (linux-arm64: Debian's aarch64-linux-gnu cross gcc; win32-x64: mingw-w64),
+// always without CUDA.
 'use strict';
 const path = require('path');
 const { spawnSync } = require('child_process');
@@ -35,8 +41,20 @@ if (command !== 'rebuild' && command !== 'build')
   fail(`only 'rebuild' and 'build' are supported (prebuildify's calls), got: ${argv.join(' ')}`);
 const runtime = flags.get('runtime') || 'node';
 if (runtime !== 'node') fail(`runtime '${runtime}' is not supported: arelu ships one N-API binary for Node`);
-const arch = flags.get('arch');
-if (arch && arch !== process.arch) fail(`cross-compiling (--arch=${arch} on ${process.arch}) is not supported`);
+const TOOLCHAINS = {
+  'linux-arm64': 'aarch64-linux-gnu.cmake',
+  'win32-x64': 'x86_64-w64-mingw32.cmake',
+};
+const arch = flags.get('arch') || process.arch;
+const platform = process.env.PREBUILD_PLATFORM || process.platform;
+const target = `${platform}-${arch}`;
+const host = `${process.platform}-${process.arch}`;
+let toolchain = null;
+if (target !== host) {
+  if (!TOOLCHAINS[target] || process.platform !== 'linux')
+    fail(`cross-compiling for ${target} on ${host} is not supported (cross targets from linux: ${Object.keys(TOOLCHAINS).join(', ')})`);
+  toolchain = path.join(root, 'cmake', TOOLCHAINS[target]);
+}
 
 let cmakeJs;
 try {
@@ -47,7 +65,8 @@ try {
 const config = flags.has('debug') ? 'Debug' : 'Release';
 const args = [cmakeJs, command === 'rebuild' ? 'compile' : 'build', '--directory', root,
   '--out', path.join(process.cwd(), 'build'), '--config', config];
-if (process.env.ARELU_CUDA) args.push(`--CDARELU_CUDA=${process.env.ARELU_CUDA}`);
+if (toolchain) args.push('--arch', arch, `--CDCMAKE_TOOLCHAIN_FILE=${toolchain}`, '--CDARELU_CUDA=OFF');
+else if (process.env.ARELU_CUDA) args.push(`--CDARELU_CUDA=${process.env.ARELU_CUDA}`);
 if (process.env.ARELU_BUILD_JOBS) args.push('--parallel', process.env.ARELU_BUILD_JOBS);
 console.error(`cmake-js-as-node-gyp: node ${args.join(' ')}`);
 const r = spawnSync(process.execPath, args, { stdio: 'inherit', cwd: root });

@@ -51,9 +51,18 @@ try {
 } catch { /* not installed: fetched below */ }
 const built = cmakeJs ? run(process.execPath, [cmakeJs, ...compile]) : npm(['exec', '--yes', '--package=cmake-js@8', '--', 'cmake-js', ...compile]);
 if (built && loadError() === '') process.exit(0);
+// What installs the compiler and CMake here (prebuilt: linux-x64, linux-arm64
+// with glibc >= 2.17, win32-x64; not macOS or musl).
+let musl = false;
+try {
+  musl = process.platform === 'linux' && !process.report.getReport().header.glibcVersionRuntime;
+} catch { /* assume glibc */ }
+const toolchain = musl ? ['  apk add build-base cmake']
+  : process.platform === 'darwin' ? ['  xcode-select --install', '  brew install cmake'] : [];
 console.error([
-  `arelu: no prebuilt binary for ${process.platform}-${process.arch} loads here (${why}), and the build from source failed.`,
+  `arelu: no prebuilt binary for ${process.platform}-${process.arch}${musl ? ' (musl libc)' : ''} loads here (${why}), and the build from source failed.`,
   'arelu is installed but will not load until its addon is built. It needs CMake >= 3.18 and a C++17 compiler (CUDA is optional); then:',
+  ...toolchain,
   `  cd ${root} && npx cmake-js@8 compile --out build`,
 ].join('\n'));
 process.exit(0);

@@ -31,13 +31,72 @@ struct Coeffs {
   bool alpha_live;  // alpha inside the clamp window: dAlpha flows
 };
 
+// exp(x) in float64 with the package's own code, so that b and s(1 - s) are
+// the same bits on every platform, CPU and GPU (libms differ: mingw's exp is
+// 1 ulp apart from glibc's on ~0.1% of float betas). Only +, -, *, / and
+// conversions, each correctly rounded by IEEE 754, evaluated in source order:
+// CPU builds use -ffp-contract=off, the CUDA build --fmad=false.
+// The method of fdlibm's e_exp.c (error < 1 ulp): x = k*ln2 + r with
+// |r| <= ln2/2 (ln2 split in two so that k*ln2_hi and x - k*ln2_hi are exact),
+// exp(r) from a degree-5 minimax rational form, then the exact scaling by 2^k
+// in two steps (one rounding, also for subnormal results).
+// 2^n for |n| <= 1022 by square-and-multiply of exact powers of two.
+ARELU_HD double pow2_own(int n) {
+  double p = 1.0, base = n < 0 ? 0.5 : 2.0;
+  for (unsigned m = static_cast<unsigned>(n < 0 ? -n : n); m != 0; m >>= 1) {
+    if (m & 1u) p *= base;
+    base *= base;
+  }
+  return p;
+}
+
+ARELU_HD double exp_own(double x) {
+  const double ln2_hi = 6.93147180369123816490e-01;  // 0x3fe62e42fee00000: 32 trailing zero bits
+  const double ln2_lo = 1.90821492927058770002e-10;
+  const double inv_ln2 = 1.44269504088896338700e+00;
+  const double P1 = 1.66666666666666019037e-01, P2 = -2.77777777770155933842e-03,
+               P3 = 6.61375632143793436117e-05, P4 = -1.65339022054652515390e-06,
+               P5 = 4.13813679705723846039e-08;
+  if (x != x) return x;                          // NaN
+  if (x > 7.09782712893383973096e+02) return static_cast<double>(INFINITY);  // overflows
+  if (x < -7.45133219101941108420e+02) return 0.0;                           // underflows to 0
+  const double ax = x < 0.0 ? -x : x;
+  if (ax < 3.7252902984e-09) return 1.0 + x;    // |x| < 2^-28: exp(x) rounds to 1 + x
+  int k = 0;
+  double hi = x, lo = 0.0;
+  if (ax > 0.5 * 6.93147180559945286227e-01) {
+    k = static_cast<int>(inv_ln2 * x + (x < 0.0 ? -0.5 : 0.5));
+    hi = x - k * ln2_hi;
+    lo = k * ln2_lo;
+  }
+  const double r = hi - lo;
+  const double t = r * r;
+  const double c = r - t * (P1 + t * (P2 + t * (P3 + t * (P4 + t * P5))));
+  if (k == 0) return 1.0 - ((r * c) / (c - 2.0) - r);
+  const double y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi);  // exp(r), in [0.70, 1.42]
+  // y * 2^k with k in [-1075, 1024]: two factors 2^k1 * 2^k2 (powers of two,
+  // exact), so y * 2^k1 stays normal and the second product rounds once.
+  const int k1 = k / 2;
+  return (y * pow2_own(k1)) * pow2_own(k - k1);
+}
+
+// sigmoid(x) with exp_own, within 2.5 ulps in float64 (about 1 typically):
+// 1 / (1 + exp(-x)) for x >= 0, e / (1 + e) with e = exp(x) for x < 0 (no
+// overflow of exp(-x), so tiny results keep their precision).
+ARELU_HD double sigmoid_own(double x) {
+  if (x >= 0.0) return 1.0 / (1.0 + exp_own(-x));
+  const double e = exp_own(x);
+  return e / (1.0 + e);
+}
+
 // Parameters arrive as float32 (they are float32 in every framework).
 ARELU_HD Coeffs make_coeffs(float alpha, float beta) {
   Coeffs c;
   // Comparisons with NaN are false, so a NaN alpha falls through unchanged.
   c.a = alpha < kAlphaMin ? kAlphaMin : (alpha > kAlphaMax ? kAlphaMax : alpha);
   c.alpha_live = (kAlphaMin <= alpha) && (alpha <= kAlphaMax);
-  const double s = 1.0 / (1.0 + exp(-static_cast<double>(beta)));
+  // No libm: the same bits on every platform (SPEC §1).
+  const double s = sigmoid_own(static_cast<double>(beta));
   c.b = static_cast<float>(1.0 + s);
   c.dsig = s * (1.0 - s);
   return c;
