@@ -20,7 +20,9 @@ const prebuildDir = path.join('prebuilds', `${process.platform}-${process.arch}`
 function cleanEnv() {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (k.startsWith('ARELU_')) continue;
+    // The prebuild's own settings pass (ARELU_PREBUILD_TARGETS=host builds this
+    // machine's binary only, without the Debian 11 userland).
+    if (k.startsWith('ARELU_') && !['ARELU_PREBUILD_TARGETS', 'ARELU_USERLAND_DIR', 'ARELU_BUILD_JOBS'].includes(k)) continue;
     if (k.startsWith('npm_') && !['npm_config_cache', 'npm_config_registry', 'npm_config_userconfig'].includes(k)) continue;
     env[k] = v;
   }
