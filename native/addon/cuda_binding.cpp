@@ -381,9 +381,12 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
 // ---- asynchronous calls: a stream callback completes a promise -------------------------
 //
 // The work is enqueued on the device's stream from the JS thread (so it is
-// ordered with every other call); a CUDA stream callback then hands the
-// status to the JS thread through a thread-safe function. The JS objects
-// involved are held by references until then.
+// ordered with every other call); a CUDA callback (or the download helper
+// thread) then hands the status to the JS thread through the environment's
+// thread-safe function. The JS objects involved (the arrays the callbacks
+// write into) are held by references until then. The thread-safe function
+// is referenced only while some call is pending, so a pending call keeps
+// the event loop alive and an idle addon does not.
 
 struct AsyncOp {
   Napi::Promise::Deferred deferred;
@@ -393,45 +396,59 @@ struct AsyncOp {
   explicit AsyncOp(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
-void complete_js(Napi::Env env, Napi::Function, std::nullptr_t*, AsyncOp* op) {
+struct CudaEnv;
+void complete_js(Napi::Env env, Napi::Function, CudaEnv* ce, AsyncOp* op);
+using Tsfn = Napi::TypedThreadSafeFunction<CudaEnv, AsyncOp, complete_js>;
+
+// Per environment (main thread, each worker thread).
+struct CudaEnv {
+  Tsfn tsfn;
+  size_t pending = 0;  // JS thread only
+};
+
+void complete_js(Napi::Env env, Napi::Function, CudaEnv* ce, AsyncOp* op) {
   if (env != nullptr) {
     if (op->status == 0) op->deferred.Resolve(env.Undefined());
     else op->deferred.Reject(cuda_error(env, op->status, op->what).Value());
+    if (--ce->pending == 0) ce->tsfn.Unref(env);
   }
   delete op;
 }
 
-using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, AsyncOp, complete_js>;
-
 struct Pending {
-  Tsfn tsfn;
+  CudaEnv* ce;
   AsyncOp* op;
 };
 
-// Called on a CUDA callback thread: no JS and no CUDA calls here.
+// Called on a CUDA callback thread or the download thread: no JS and no
+// CUDA calls here.
 void on_done(int status, void* user) {
   auto* p = static_cast<Pending*>(user);
   p->op->status = status;
-  // If the environment is shutting down the call fails; the op is then
-  // left to the process exit (its references cannot be released off-thread).
-  (void)p->tsfn.NonBlockingCall(p->op);
-  (void)p->tsfn.Release();
+  // Fails only once the environment is being torn down (after its cleanup
+  // hook waited for the device); the op is then left to the process exit,
+  // since its references cannot be released off-thread.
+  (void)p->ce->tsfn.NonBlockingCall(p->op);
   delete p;
 }
+
+CudaEnv* cuda_env(const Napi::CallbackInfo& info) { return static_cast<CudaEnv*>(info.Data()); }
 
 template <typename Enqueue>
 Napi::Value start_async(const Napi::CallbackInfo& info, const std::string& what, Enqueue enqueue) {
   Napi::Env env = info.Env();
+  CudaEnv* ce = cuda_env(info);
   auto* op = new AsyncOp(env);
   op->what = what;
   for (size_t i = 0; i < info.Length(); ++i)
     if (info[i].IsObject()) op->refs.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
-  auto* pending = new Pending{Tsfn::New(env, "arelu:cuda", 0, 1), op};
+  auto* pending = new Pending{ce, op};
   const Napi::Promise promise = op->deferred.Promise();
+  if (ce->pending++ == 0) ce->tsfn.Ref(env);
   if (int e = enqueue(pending)) {
-    (void)pending->tsfn.Release();
     delete pending;
     delete op;
+    if (--ce->pending == 0) ce->tsfn.Unref(env);
     throw_cuda(env, e, what);
   }
   return promise;
@@ -462,9 +479,22 @@ Napi::Value DownloadAsync(const Napi::CallbackInfo& info) {
   });
 }
 
+// Environment teardown: nothing queued may write into this environment's
+// memory after it is gone, so wait for the devices here. Registered after
+// the thread-safe function, so it runs before the function's own cleanup.
+void cleanup_env(void* arg) {
+  auto* ce = static_cast<CudaEnv*>(arg);
+  if (arelu_cuda::probe().error == 0) arelu_cuda::quiesce();
+  (void)ce->tsfn.Release();
+}
+
 }  // namespace
 
 void InitCuda(Napi::Env env, Napi::Object exports) {
+  auto* ce = new CudaEnv();
+  ce->tsfn = Tsfn::New(env, "arelu:cuda", 0, 1, ce, [](Napi::Env, CudaEnv* data, CudaEnv*) { delete data; }, ce);
+  ce->tsfn.Unref(env);
+  NAPI_THROW_IF_FAILED_VOID(env, napi_add_env_cleanup_hook(env, cleanup_env, ce));
   Napi::Object cuda = Napi::Object::New(env);
   cuda.Set("status", Napi::Function::New(env, Status, "status"));
   cuda.Set("devices", Napi::Function::New(env, Devices, "devices"));
@@ -472,13 +502,13 @@ void InitCuda(Napi::Env env, Napi::Object exports) {
   cuda.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
   cuda.Set("upload", Napi::Function::New(env, Upload, "upload"));
   cuda.Set("download", Napi::Function::New(env, Download, "download"));
-  cuda.Set("downloadAsync", Napi::Function::New(env, DownloadAsync, "downloadAsync"));
+  cuda.Set("downloadAsync", Napi::Function::New(env, DownloadAsync, "downloadAsync", ce));
   cuda.Set("free", Napi::Function::New(env, Free, "free"));
   cuda.Set("isFreed", Napi::Function::New(env, IsFreed, "isFreed"));
   cuda.Set("forward", Napi::Function::New(env, Forward, "forward"));
   cuda.Set("backward", Napi::Function::New(env, Backward, "backward"));
-  cuda.Set("forwardAsync", Napi::Function::New(env, ForwardAsync, "forwardAsync"));
-  cuda.Set("backwardAsync", Napi::Function::New(env, BackwardAsync, "backwardAsync"));
+  cuda.Set("forwardAsync", Napi::Function::New(env, ForwardAsync, "forwardAsync", ce));
+  cuda.Set("backwardAsync", Napi::Function::New(env, BackwardAsync, "backwardAsync", ce));
   cuda.Set("copy", Napi::Function::New(env, Copy, "copy"));
   cuda.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
   exports.Set("cuda", cuda);
