@@ -17,6 +17,8 @@ export interface NativeCudaStatus {
   deviceCount: number;
   driverVersion?: number;
   runtimeVersion?: number;
+  /** The oldest driver the compiled-in CUDA runtime runs on, in words. */
+  driverRequired?: string;
 }
 
 /** @internal An opaque device-buffer handle owned by the addon. */

@@ -68,6 +68,14 @@ std::string version_string(int v) {
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
 }
 
+// The oldest driver this build's runtime runs on (minor-version
+// compatibility: any driver of the runtime's major CUDA version).
+std::string required_driver() {
+  const int major = arelu_cuda::probe().runtime_version / 1000;
+  const char* branch = major >= 13 ? "R580" : major == 12 ? "R525" : major == 11 ? "R450" : "?";
+  return "CUDA " + std::to_string(major) + ".0 or newer (NVIDIA driver " + branch + " or newer)";
+}
+
 // Why CUDA cannot be used, or "" when it can.
 std::string unavailable_reason() {
   const arelu_cuda::Probe& p = arelu_cuda::probe();
@@ -78,9 +86,9 @@ std::string unavailable_reason() {
     case 35:  // cudaErrorInsufficientDriver
       return p.driver_version == 0
                  ? "CUDA driver missing or too old (" + name + "): no NVIDIA driver found; this build's " + rt +
-                       " needs a driver for CUDA " + version_string(p.runtime_version) + " or newer"
+                       " needs a driver for " + required_driver()
                  : "CUDA driver missing or too old (" + name + "): the driver supports CUDA " +
-                       version_string(p.driver_version) + ", this build's " + rt + " needs newer";
+                       version_string(p.driver_version) + ", this build's " + rt + " needs " + required_driver();
     case 100:  // cudaErrorNoDevice
       return "no CUDA device found (" + name + ")";
     case 34:  // cudaErrorStubLibrary
@@ -177,6 +185,7 @@ Napi::Value Status(const Napi::CallbackInfo& info) {
   o.Set("deviceCount", p.device_count);
   o.Set("driverVersion", p.driver_version);
   o.Set("runtimeVersion", p.runtime_version);
+  o.Set("driverRequired", required_driver());
   return o;
 }
 
