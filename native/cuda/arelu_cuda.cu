@@ -6,13 +6,14 @@
 // call never depends on timing):
 //   flat  channels == 1: grid-stride over the array; per-thread float64
 //         sums, block reduction, one partial per block.
-//   rows  per-channel with a long inner run (NCHW): each (outer, channel)
+//   rows  per-channel with a long inner run (NCHW, inner >= 128): each (outer, channel)
 //         row is cut into chunks of kChunk elements; a warp owns a chunk,
 //         so its coefficients are uniform; one partial per chunk.
 //   cols  per-channel with a short inner run (NHWC): the array is a matrix
 //         of `outer` rows by P = channels * inner columns; a thread owns a
 //         column (or 4), walks down a band of rows, and the block reduces
 //         each column over its threads; one partial per (band, column).
+//         Bands are sized from the SM count (about 8 block items per SM).
 // Partials are stored channel-major, so the second pass
 // (arelu_reduce_kernel) sums each channel's partials in index order. No
 // atomics anywhere: the sums are bit-identical run to run.
@@ -43,10 +44,11 @@ using arelu::Coeffs;
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kUnroll = 4;              // independent loads in flight per thread
+constexpr int kBwdMinBlocks = 3;        // backward: resident blocks per SM to reach (caps registers at 85)
 constexpr size_t kChunk = 4096;         // rows plan: elements per warp item
 constexpr size_t kRowMin = 128;         // inner >= this: rows plan
-constexpr size_t kColsMinOuter = 32;    // fewer rows than this: rows plan
-constexpr size_t kBandMin = 256;        // cols plan: rows per band, at least
+constexpr size_t kItemsPerSm = 8;       // cols plan: block items per SM to aim for
+constexpr size_t kBandMax = 1024;       // cols plan: rows per band, at most
 
 enum Mode : int { kFlat = 0, kRows = 1, kCols = 2 };
 
@@ -64,12 +66,12 @@ struct KArgs {
   size_t period, outer, cols_v, tx, ty, band, nbands, ntiles;
 };
 
-// One element: writes out, accumulates the float64 terms when backward.
+// One element: writes out, accumulates the float64 terms when backward
+// (sa holds the negated alpha sum: see accumulate_terms_routed).
 template <bool kBwd>
 __device__ __forceinline__ float elem(float x, float g, float a, float b, double& sa, double& sb) {
   if (kBwd) {
-    sa += arelu::term_alpha(x, g);
-    sb += arelu::term_beta(x, g);
+    arelu::accumulate_terms_routed(x, g, sa, sb);  // sa: the negated alpha sum
     return arelu::backward_dx(x, g, a, b);
   }
   return arelu::forward_elem(x, a, b);
@@ -159,8 +161,20 @@ __device__ void rows_body(const KArgs& k) {
   const size_t nwarps = size_t(gridDim.x) * (blockDim.x / 32);
   for (size_t item = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32; item < k.items;
        item += nwarps) {
-    const size_t row = item / k.chunks_per_row, chunk = item - row * k.chunks_per_row;
-    const size_t c = row % k.channels, o = row / k.channels;
+    size_t row, chunk, c, o;
+    if (k.items <= 0xffffffffu) {  // 32-bit division where it suffices (uniform branch)
+      const unsigned it = static_cast<unsigned>(item), cpr = static_cast<unsigned>(k.chunks_per_row);
+      const unsigned r32 = it / cpr, ch = static_cast<unsigned>(k.channels);
+      row = r32;
+      chunk = it - r32 * cpr;
+      o = r32 / ch;
+      c = r32 - static_cast<unsigned>(o) * ch;
+    } else {
+      row = item / k.chunks_per_row;
+      chunk = item - row * k.chunks_per_row;
+      o = row / k.channels;
+      c = row - o * k.channels;
+    }
     const float a = k.coeffs[c].a, b = k.coeffs[c].b;
     const float av[4] = {a, a, a, a}, bv[4] = {b, b, b, b};
     const size_t start = row * k.inner + chunk * kChunk;
@@ -187,9 +201,22 @@ __device__ void rows_body(const KArgs& k) {
         }
       }
     } else {
-      for (size_t i = lane; i < len; i += 32) {
-        const float xi = __ldg(k.x + start + i);
-        k.out[start + i] = elem<kBwd>(xi, kBwd ? __ldg(k.g + start + i) : xi, a, b, sa, sb);
+      // Odd inner runs (55x55, 13x13): kUnroll loads in flight before the stores.
+      for (size_t i0 = lane; i0 < len; i0 += 32 * kUnroll) {
+        float xv[kUnroll], gv[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+          const size_t i = i0 + u * 32;
+          if (i < len) {
+            xv[u] = __ldg(k.x + start + i);
+            gv[u] = kBwd ? __ldg(k.g + start + i) : xv[u];
+          }
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+          const size_t i = i0 + u * 32;
+          if (i < len) k.out[start + i] = elem<kBwd>(xv[u], gv[u], a, b, sa, sb);
+        }
       }
     }
     if (kBwd) {
@@ -203,6 +230,9 @@ __device__ void rows_body(const KArgs& k) {
 // --- cols: per-channel, short inner runs -------------------------------------------
 template <bool kBwd, int kVec>
 __device__ void cols_body(const KArgs& k) {
+  // Fewer loads in flight per thread with 16-byte columns (their 8 float64
+  // sums take 16 registers): more resident blocks instead (kBwdMinBlocks).
+  constexpr int kU = kVec == 4 ? 2 : kUnroll;
   __shared__ double2 red[kThreads * kVec];
   const size_t tx = threadIdx.x % k.tx, ty = threadIdx.x / k.tx;
   for (size_t item = blockIdx.x; item < k.nbands * k.ntiles; item += gridDim.x) {
@@ -224,13 +254,13 @@ __device__ void cols_body(const KArgs& k) {
     }
     const size_t r0 = band * k.band, r1 = min(k.outer, r0 + k.band);
     if (active) {
-      for (size_t rr = r0 + ty; rr < r1; rr += k.ty * kUnroll) {
+      for (size_t rr = r0 + ty; rr < r1; rr += k.ty * kU) {
         if (kVec == 4) {
           const float4* x4 = reinterpret_cast<const float4*>(k.x);
           const float4* g4 = reinterpret_cast<const float4*>(k.g);
-          float4 xv[kUnroll], gv[kUnroll];
+          float4 xv[kU], gv[kU];
 #pragma unroll
-          for (int u = 0; u < kUnroll; ++u) {
+          for (int u = 0; u < kU; ++u) {
             const size_t r = rr + u * k.ty;
             if (r < r1) {
               const size_t v = (r * k.period + j) / 4;
@@ -239,7 +269,7 @@ __device__ void cols_body(const KArgs& k) {
             }
           }
 #pragma unroll
-          for (int u = 0; u < kUnroll; ++u) {
+          for (int u = 0; u < kU; ++u) {
             const size_t r = rr + u * k.ty;
             if (r < r1) {
               const size_t v = (r * k.period + j) / 4;
@@ -252,9 +282,9 @@ __device__ void cols_body(const KArgs& k) {
             }
           }
         } else {
-          float xv[kUnroll], gv[kUnroll];
+          float xv[kU], gv[kU];
 #pragma unroll
-          for (int u = 0; u < kUnroll; ++u) {
+          for (int u = 0; u < kU; ++u) {
             const size_t r = rr + u * k.ty;
             if (r < r1) {
               xv[u] = __ldg(k.x + r * k.period + j);
@@ -262,7 +292,7 @@ __device__ void cols_body(const KArgs& k) {
             }
           }
 #pragma unroll
-          for (int u = 0; u < kUnroll; ++u) {
+          for (int u = 0; u < kU; ++u) {
             const size_t r = rr + u * k.ty;
             if (r < r1) k.out[r * k.period + j] = elem<kBwd>(xv[u], gv[u], a[0], b[0], sa[0], sb[0]);
           }
@@ -308,7 +338,7 @@ __global__ void __launch_bounds__(kThreads) arelu_forward_kernel(const KArgs k) 
 }
 
 template <int kMode, int kVec>
-__global__ void __launch_bounds__(kThreads) arelu_backward_kernel(const KArgs k) {
+__global__ void __launch_bounds__(kThreads, kBwdMinBlocks) arelu_backward_kernel(const KArgs k) {
   body<true, kMode, kVec>(k);
 }
 
@@ -334,7 +364,7 @@ __global__ void __launch_bounds__(kThreads) arelu_reduce_kernel(const RArgs r) {
     block_reduce(sa, sb);
     if (threadIdx.x == 0) {
       const Coeffs co = r.channels == 1 ? r.c0 : r.coeffs[c];
-      r.sums[c] = arelu::finish_dalpha(co, sa);
+      r.sums[c] = arelu::finish_dalpha(co, -sa);  // the first pass sums -tA
       r.sums[r.channels + c] = arelu::finish_dbeta(co, sb);
     }
   }
@@ -592,7 +622,9 @@ struct Plan {
   size_t partial_per = 0;   // partials per channel
 };
 
-Plan make_plan(KArgs& k) {
+// The plan depends on the layout and the device's SM count only, so a call's
+// summation order is the same on every run on a device.
+Plan make_plan(KArgs& k, int sm_count) {
   Plan p;
   const bool al = aligned16(k.x) && aligned16(k.out) && (k.g == nullptr || aligned16(k.g));
   if (k.channels == 1) {
@@ -602,7 +634,7 @@ Plan make_plan(KArgs& k) {
     return p;
   }
   const size_t period = k.channels * k.inner, outer = k.n / period;
-  if (k.inner >= kRowMin || outer < kColsMinOuter) {
+  if (k.inner >= kRowMin) {
     p.mode = kRows;
     p.vec = al && k.inner % 4 == 0 ? 4 : 1;
     k.chunks_per_row = ceil_div(k.inner, kChunk);
@@ -618,9 +650,15 @@ Plan make_plan(KArgs& k) {
   k.cols_v = period / p.vec;
   k.tx = std::min<size_t>(kThreads, k.cols_v);
   k.ty = kThreads / k.tx;
-  k.band = std::max<size_t>(k.ty * 16, kBandMin);
-  k.nbands = ceil_div(outer, k.band);
   k.ntiles = ceil_div(k.cols_v, k.tx);
+  // Bands of rows sized so that there are about kItemsPerSm block items per
+  // SM (the GPU fills at layer shapes like [32,14,14,512]), each thread
+  // walking at least one row and at most kBandMax rows per band.
+  const size_t want_bands = std::max<size_t>(1, ceil_div(size_t(sm_count) * kItemsPerSm, k.ntiles));
+  size_t band = ceil_div(outer, want_bands);
+  band = std::min(std::max(band, k.ty), std::max(kBandMax, k.ty));
+  k.band = ceil_div(band, k.ty) * k.ty;
+  k.nbands = ceil_div(outer, k.band);
   p.work = k.nbands * k.ntiles;
   p.partial_per = k.nbands * k.inner;
   return p;
@@ -727,7 +765,7 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
     return 0;
   }
   if (l.n == 0) return 0;
-  const Plan p = make_plan(k);
+  const Plan p = make_plan(k, s->sm_count);
   if (per_channel) {
     ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->coeffs, &s->coeffs_cap, l.channels)));
     ARELU_TRY(cudaMemcpyAsync(s->coeffs, hco, coeff_bytes, cudaMemcpyHostToDevice, s->stream));
