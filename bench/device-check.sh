@@ -331,11 +331,11 @@ if command -v node > /dev/null && [ -f "$OUT/gpu-bench.json" ]; then
     let t = {}; try { t = JSON.parse(fs.readFileSync(process.argv[2], "utf8")); } catch {}
     const tr = new Map((t.rows || []).map((r) => [r.n, r]));
     if (g.skipped) { console.log(`GPU bench: ${g.skipped}`); process.exit(0); }
-    console.log("size   copy GB/s  fwd GB/s (of copy)  bwd GB/s (of copy)  vs torch fwd  vs torch bwd");
+    console.log("size   copy GB/s  fwd GB/s (of copy)  bwd GB/s (of copy)  vs torch fwd  vs torch bwd  (host clock; vs torch and events: GPU clock)");
     for (const r of g.device) {
       const q = tr.get(r.n);
       const x = (a, b) => (q && b ? `${(b / a).toFixed(2)}x` : "-").padStart(12);
-      console.log(`${r.size.padEnd(5)} ${r.copyGBs.toFixed(0).padStart(10)} ${r.forwardGBs.toFixed(0).padStart(9)} (${(100 * r.forwardOfCopy).toFixed(1)}%) ${r.backwardGBs.toFixed(0).padStart(10)} (${(100 * r.backwardOfCopy).toFixed(1)}%)  ${x(r.forwardMs, q && q.forwardMs)}  ${x(r.backwardMs, q && q.backwardMs)}`);
+      console.log(`${r.size.padEnd(5)} ${r.copyGBs.toFixed(0).padStart(10)} ${r.forwardGBs.toFixed(0).padStart(9)} (${(100 * r.forwardOfCopy).toFixed(1)}%) ${r.backwardGBs.toFixed(0).padStart(10)} (${(100 * r.backwardOfCopy).toFixed(1)}%)  ${x(r.forwardEvMs, q && q.forwardMs)}  ${x(r.backwardEvMs, q && q.backwardMs)}  events: fwd ${(100 * r.forwardEvOfCopy).toFixed(1)}%, bwd ${(100 * r.backwardEvOfCopy).toFixed(1)}% of copy`);
     }
     for (const r of g.layouts) console.log(`${r.size} ${r.layout}: fwd ${(100 * r.forwardOfCopy).toFixed(1)}% of copy, bwd ${(100 * r.backwardOfCopy).toFixed(1)}%`);
   ' "$OUT/gpu-bench.json" "$OUT/torch.json" 2>>"$LOG" | tee -a "$LOG"

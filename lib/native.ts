@@ -57,6 +57,9 @@ export interface NativeCuda {
     sums: Float64Array): Promise<void>;
   copy(dst: NativeDeviceHandle, src: NativeDeviceHandle): void;
   synchronize(device: number): void;
+  /** Benchmark timing: an event recorded on the device's stream; milliseconds between two. */
+  eventRecord(device: number): unknown;
+  eventElapsed(start: unknown, stop: unknown): number;
   /** cudaMemGetInfo: free and total device memory in bytes. */
   memInfo(device: number): { free: number; total: number };
 }

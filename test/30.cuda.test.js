@@ -37,6 +37,8 @@ const NATIVE_CALLS = {
   backwardAsync: [fakeHandle, fakeHandle, fakeHandle, 0.9, 2, 1, 1, new Float64Array(2)],
   copy: [fakeHandle, fakeHandle],
   synchronize: [0],
+  eventRecord: [0],
+  eventElapsed: [{}, {}],
 };
 
 function caught(fn) {
@@ -358,6 +360,18 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
       expect(() => arelu.forward(a, {}, { out: new Float32Array(8) })).to.throw(TypeError);
       a.free();
       b.free();
+    });
+
+    it('events time the queued work on the device (benchmark timing)', function () {
+      const n = 2 ** 20, xd = arelu.cuda.upload(h.randomArray(n));
+      const a = native.cuda.eventRecord(0);
+      for (let i = 0; i < 3; i++) arelu.forward(xd, {}, { out: xd });
+      const b = native.cuda.eventRecord(0);
+      const ms = native.cuda.eventElapsed(a, b);
+      expect(ms).to.be.a('number').and.to.be.above(0).and.to.be.below(60000);
+      expect(native.cuda.eventElapsed(a, a)).to.equal(0);
+      expect(() => native.cuda.eventElapsed({}, b)).to.throw(TypeError, /eventRecord/);
+      xd.free();
     });
 
     it('1000 alloc/free cycles leave device memory where it was', function () {

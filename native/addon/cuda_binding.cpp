@@ -38,7 +38,7 @@ const char kNotCompiled[] =
 
 const char* const kFunctions[] = {"devices", "memInfo", "alloc", "upload", "download", "downloadAsync",
                                   "free", "isFreed", "forward", "backward", "forwardAsync",
-                                  "backwardAsync", "copy", "synchronize"};
+                                  "backwardAsync", "copy", "synchronize", "eventRecord", "eventElapsed"};
 
 Napi::Value NotCompiled(const Napi::CallbackInfo& info) { throw_no_cuda(info.Env(), kNotCompiled); }
 
@@ -387,6 +387,29 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// eventRecord(device) -> an event after the work queued so far (for the
+// benchmark's GPU-side timing); eventElapsed(start, stop) -> milliseconds.
+Napi::Value EventRecord(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  const int d = device_arg(info, 0);
+  void* ev = nullptr;
+  if (int e = arelu_cuda::event_record(d, &ev)) throw_cuda(env, e, "eventRecord()");
+  return Napi::External<void>::New(env, ev, [](Napi::Env, void* p) { arelu_cuda::event_destroy(p); });
+}
+
+Napi::Value EventElapsed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  if (info.Length() < 2 || !info[0].IsExternal() || !info[1].IsExternal())
+    throw_type(env, "Expected two events from eventRecord for start and stop");
+  float ms = 0;
+  if (int e = arelu_cuda::event_elapsed_ms(info[0].As<Napi::External<void>>().Data(),
+                                           info[1].As<Napi::External<void>>().Data(), &ms))
+    throw_cuda(env, e, "eventElapsed()");
+  return Napi::Number::New(env, ms);
+}
+
 // ---- asynchronous calls: a stream callback completes a promise -------------------------
 //
 // The work is enqueued on the device's stream from the JS thread (so it is
@@ -520,6 +543,8 @@ void InitCuda(Napi::Env env, Napi::Object exports) {
   cuda.Set("backwardAsync", Napi::Function::New(env, BackwardAsync, "backwardAsync", ce));
   cuda.Set("copy", Napi::Function::New(env, Copy, "copy"));
   cuda.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
+  cuda.Set("eventRecord", Napi::Function::New(env, EventRecord, "eventRecord"));
+  cuda.Set("eventElapsed", Napi::Function::New(env, EventElapsed, "eventElapsed"));
   exports.Set("cuda", cuda);
 }
 

@@ -1175,6 +1175,33 @@ int download_async(int device, void* dst, const void* src, size_t bytes, Done do
   return download_staged(s, dst, src, bytes, done, user);
 }
 
+int event_record(int device, void** event) {
+  DeviceGuard guard;
+  *event = nullptr;
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  cudaEvent_t ev = nullptr;
+  ARELU_TRY(cudaEventCreateWithFlags(&ev, 0));
+  std::lock_guard<std::mutex> lock(s->mu);
+  const cudaError_t e = cudaEventRecord(ev, s->stream);
+  if (e != cudaSuccess) {
+    (void)cudaEventDestroy(ev);
+    return note(s, fail(e));
+  }
+  *event = ev;
+  return 0;
+}
+
+int event_elapsed_ms(void* start, void* stop, float* ms) {
+  ARELU_TRY(cudaEventSynchronize(static_cast<cudaEvent_t>(stop)));
+  ARELU_TRY(cudaEventElapsedTime(ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(stop)));
+  return 0;
+}
+
+void event_destroy(void* event) {
+  if (event != nullptr) (void)cudaEventDestroy(static_cast<cudaEvent_t>(event));
+}
+
 // Environment teardown: waits until no queued work or download still writes
 // to host memory. A dead device is not waited for.
 void quiesce() {

@@ -85,6 +85,13 @@ int backward_async(int device, const float* x, const float* g, float* dx, const 
 // caller); through pinned staging in chunks when no temporary fits.
 int download_async(int device, void* dst, const void* src, size_t bytes, Done done, void* user);
 
+// GPU-side timing for the benchmark: an event recorded on the device's
+// stream after the work queued so far; elapsed milliseconds between two
+// (waits for the later one).
+int event_record(int device, void** event);
+int event_elapsed_ms(void* start, void* stop, float* ms);
+void event_destroy(void* event);
+
 // For environment teardown: returns once no queued work, callback or
 // download of a live device still writes to host memory.
 void quiesce();

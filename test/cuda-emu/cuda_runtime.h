@@ -282,6 +282,7 @@ inline void sync_all() {
 struct Event {
   Stream* stream = nullptr;
   uint64_t ticket = 0;
+  std::chrono::steady_clock::time_point at;  // when the stream reached it
 };
 inline int callback_wait_ms() {
   static int ms = getenv("ARELU_EMU_CALLBACK_WAIT_MS") ? atoi(getenv("ARELU_EMU_CALLBACK_WAIT_MS")) : 2;
@@ -478,12 +479,20 @@ inline cudaError_t cudaEventDestroy(cudaEvent_t e) { delete e; return cudaSucces
 inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) {
   EMU_STICKY();
   e->stream = s;
-  e->ticket = s->push([] {});
+  e->ticket = s->push([e] { e->at = std::chrono::steady_clock::now(); });
   return cudaSuccess;
 }
 inline cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   if (e->stream) e->stream->wait(e->ticket);
   EMU_STICKY();
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  EMU_STICKY();
+  if (!a->stream || !b->stream) return emu::set(cudaErrorInvalidValue);
+  a->stream->wait(a->ticket);
+  b->stream->wait(b->ticket);
+  *ms = std::chrono::duration<float, std::milli>(b->at - a->at).count();
   return cudaSuccess;
 }
 inline cudaError_t cudaStreamWaitEvent(cudaStream_t s, cudaEvent_t e, unsigned = 0) {
