@@ -49,8 +49,18 @@ constexpr size_t kChunk = 4096;         // rows plan: elements per warp item
 constexpr size_t kRowMin = 128;         // inner >= this: rows plan
 constexpr size_t kItemsPerSm = 8;       // cols plan: block items per SM to aim for
 constexpr size_t kBandMax = 1024;       // cols plan: rows per band, at most
+constexpr size_t kFoldChannels = 16;    // backward: up to this many channels, no second kernel
 
 enum Mode : int { kFlat = 0, kRows = 1, kCols = 2 };
+
+struct RArgs {
+  const double2* partial;
+  size_t per;  // partials per channel
+  size_t channels;
+  const Coeffs* coeffs;
+  Coeffs c0;
+  double* sums;
+};
 
 struct KArgs {
   const float* x;
@@ -64,6 +74,9 @@ struct KArgs {
   size_t chunks_per_row, items;
   // cols
   size_t period, outer, cols_v, tx, ty, band, nbands, ntiles;
+  // backward with few channels: the second pass folded into the first
+  unsigned* done_counter;  // null: a separate arelu_reduce_kernel sums
+  RArgs red;
 };
 
 // One element: writes out, accumulates the float64 terms when backward
@@ -337,37 +350,48 @@ __global__ void __launch_bounds__(kThreads) arelu_forward_kernel(const KArgs k) 
   body<false, kMode, kVec>(k);
 }
 
+// One channel's partials summed by the whole block in a fixed order (the
+// same order whether the second pass is folded in or a kernel of its own),
+// then finished with the shared finish_* definitions. Loads bypass L1: the
+// partials were written by other blocks.
+__device__ __forceinline__ void reduce_channel(const RArgs& r, size_t c) {
+  double sa = 0.0, sb = 0.0;
+  for (size_t e = threadIdx.x; e < r.per; e += blockDim.x) {
+    const double2 p = __ldcg(r.partial + c * r.per + e);
+    sa += p.x;
+    sb += p.y;
+  }
+  block_reduce(sa, sb);
+  if (threadIdx.x == 0) {
+    const Coeffs co = r.channels == 1 ? r.c0 : r.coeffs[c];
+    r.sums[c] = arelu::finish_dalpha(co, -sa);  // the first pass sums -tA
+    r.sums[r.channels + c] = arelu::finish_dbeta(co, sb);
+  }
+}
+
 template <int kMode, int kVec>
 __global__ void __launch_bounds__(kThreads, kBwdMinBlocks) arelu_backward_kernel(const KArgs k) {
   body<true, kMode, kVec>(k);
+  if (k.done_counter != nullptr) {
+    // The last block to finish sums the partials (threadfence reduction):
+    // one kernel instead of two, the same summation order.
+    __shared__ unsigned is_last;
+    __threadfence();  // this block's partials are visible before it counts
+    __syncthreads();
+    if (threadIdx.x == 0) is_last = atomicAdd(k.done_counter, 1u) == gridDim.x - 1 ? 1u : 0u;
+    __syncthreads();
+    if (is_last) {
+      __threadfence();
+      for (size_t c = 0; c < k.red.channels; ++c) reduce_channel(k.red, c);
+      if (threadIdx.x == 0) *k.done_counter = 0;  // ready for the next launch (stream-ordered)
+    }
+  }
 }
-
-struct RArgs {
-  const double2* partial;
-  size_t per;  // partials per channel
-  size_t channels;
-  const Coeffs* coeffs;
-  Coeffs c0;
-  double* sums;
-};
 
 // Second pass: one block per channel sums that channel's `per` partials in
 // a fixed order and applies the shared finish_* definitions.
 __global__ void __launch_bounds__(kThreads) arelu_reduce_kernel(const RArgs r) {
-  for (size_t c = blockIdx.x; c < r.channels; c += gridDim.x) {
-    double sa = 0.0, sb = 0.0;
-    for (size_t e = threadIdx.x; e < r.per; e += blockDim.x) {
-      const double2 p = r.partial[c * r.per + e];
-      sa += p.x;
-      sb += p.y;
-    }
-    block_reduce(sa, sb);
-    if (threadIdx.x == 0) {
-      const Coeffs co = r.channels == 1 ? r.c0 : r.coeffs[c];
-      r.sums[c] = arelu::finish_dalpha(co, -sa);  // the first pass sums -tA
-      r.sums[r.channels + c] = arelu::finish_dbeta(co, sb);
-    }
-  }
+  for (size_t c = blockIdx.x; c < r.channels; c += gridDim.x) reduce_channel(r, c);
 }
 
 namespace {
@@ -451,6 +475,7 @@ struct DeviceState {
   size_t coeffs_cap = 0;
   double* d_sums = nullptr;
   size_t sums_cap = 0;
+  unsigned* done_counter = nullptr;  // zero between backward launches
   Ring ring;
   // downloadAsync: device-to-host copies run on their own stream, issued
   // by a helper thread (a copy to pageable memory blocks its caller).
@@ -513,6 +538,8 @@ int state_for(int device, DeviceState** out) {
     }
     ns->pools = pools != 0;
     ARELU_TRY(cudaStreamCreateWithFlags(&ns->stream, cudaStreamNonBlocking));
+    ARELU_TRY(cudaMalloc(reinterpret_cast<void**>(&ns->done_counter), sizeof(unsigned)));
+    ARELU_TRY(cudaMemset(ns->done_counter, 0, sizeof(unsigned)));
     void* ring = nullptr;
     ARELU_TRY(cudaMallocHost(&ring, kRingBytes));
     ns->ring.base = static_cast<char*>(ring);
@@ -779,16 +806,20 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
     ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->partial, &s->partial_cap, per * l.channels)));
     ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->d_sums, &s->sums_cap, 2 * l.channels)));
     k.partial = s->partial;
+    k.red = RArgs{s->partial, per, l.channels, k.coeffs, k.c0, s->d_sums};
+    if (l.channels <= kFoldChannels) k.done_counter = s->done_counter;
   }
   void* args[] = {&k};
   ARELU_TRY(cudaLaunchKernel(fn, dim3(grid), dim3(kThreads), args, 0, s->stream));
   ARELU_TRY(cudaGetLastError());
-  if (kBwd) {
+  if (kBwd && k.done_counter == nullptr) {
     const unsigned rgrid = static_cast<unsigned>(std::min<size_t>(l.channels, 65535));
-    RArgs r{s->partial, per, l.channels, k.coeffs, k.c0, s->d_sums};
+    RArgs r = k.red;
     void* rargs[] = {&r};
     ARELU_TRY(cudaLaunchKernel(&arelu_reduce_kernel, dim3(rgrid), dim3(kThreads), rargs, 0, s->stream));
     ARELU_TRY(cudaGetLastError());
+  }
+  if (kBwd) {
     ARELU_TRY(cudaMemcpyAsync(hsums, s->d_sums, sums_bytes, cudaMemcpyDeviceToHost, s->stream));
     job->sums_src = hsums;
   }

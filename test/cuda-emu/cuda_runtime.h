@@ -57,6 +57,10 @@ struct dim3 {
   dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
 };
 template <typename T> inline T __ldg(const T* p) { return *p; }
+template <typename T> inline T __ldcg(const T* p) { return *p; }
+// Blocks run one after another on the stream's thread: plain operations.
+inline unsigned atomicAdd(unsigned* p, unsigned v) { const unsigned old = *p; *p = old + v; return old; }
+inline void __threadfence() {}
 using std::min;
 using std::max;
 
@@ -417,6 +421,12 @@ inline cudaError_t cudaFreeAsync(void* p, cudaStream_t s) {
   EMU_STICKY();
   if (!p) return cudaSuccess;
   s->push([p] { (void)emu_release(p); });
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemset(void* p, int v, size_t n) {
+  EMU_STICKY();
+  emu::sync_all();
+  std::memset(p, v, n);
   return cudaSuccess;
 }
 inline cudaError_t cudaMallocHost(void** p, size_t bytes) {
