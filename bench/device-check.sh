@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The GPU check of SPEC §8, in one run on the GPU machine (one NVIDIA H200,
 # nvcc 13, CMake, Python with PyTorch; no Node.js, no network):
-#   1. unpacks the Node binary carried in .device/ and checks `node --version`
+#   1. unpacks the Node binary carried in .device/ (xz, or Python's lzma
+#      where the xz binary is missing) and checks `node --version`;
+#      checks the driver: the CUDA 13 runtime needs R580 or newer, and with
+#      an older driver the toolkit's forward-compatibility libcuda
+#      (/usr/local/cuda*/compat) is put on LD_LIBRARY_PATH
 #   2. unpacks node_modules' run- and build-time pieces (node-addon-api,
 #      node-api-headers, node-gyp-build, mocha, chai and their dependencies)
 #   3. builds the addon with CUDA for sm_90 (cmake directly, no cmake-js)
@@ -9,7 +13,10 @@
 #      under compute-sanitizer memcheck and racecheck (test/cuda-sanitize.js)
 #   5. runs the GPU benchmark (bench/gpu-bench.js) and the PyTorch composite
 #      AReLU baseline (bench/torch_baseline.py) on the same GPU
-#   6. writes everything as JSON (and logs) into $OUT
+#   6. writes everything as JSON (and logs) into $OUT; device-check.json is
+#      rewritten after every step, the tests log a line per test as they go
+#      (tests.log) and rewrite tests.json after each, and no test may run
+#      longer than 60 s: a hang or crash still leaves every result before it
 # Every step has its own time limit, cut to what is left of 450 s
 # (ARELU_DEVICE_CHECK_SECONDS): the whole run stays under 8 minutes.
 # A step that fails is recorded in $OUT/device-check.json and the run goes
@@ -24,7 +31,7 @@
 # and then, through the device tool:
 #   run(command="bash bench/device-check.sh", carry=[".device", "dist"], timeout_s=540)
 # Files back from $OUT (at most 8): device-check.json (summary),
-# device-check.log, build.log, tests.json, gpu-bench.json, torch.json.
+# device-check.log, build.log, tests.json, tests.log, gpu-bench.json, torch.json.
 #
 # Without a GPU (or without $OUT) it runs just the same and says why the
 # GPU parts were skipped: OUT defaults to bench/out/device-check.
@@ -90,10 +97,35 @@ FAILED=0
 
 log() { echo "[$(($(date +%s) - T0))s] $*" | tee -a "$LOG" >&2; }
 json_str() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1" 2>/dev/null || printf '"%s"' "${1//\"/\'}"; }
+GPU_NAME=""
+COMMIT=unknown
+# The summary, rewritten after every step (and once at the start), so a run
+# cut short still leaves it: "done": false until the end.
+write_summary() {  # done(true|false)
+  local i sep
+  {
+    echo "{"
+    echo "  \"date\": $(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),"
+    echo "  \"commit\": $(json_str "$COMMIT"),"
+    echo "  \"gpu\": $(json_str "${GPU_NAME:-none}"),"
+    echo "  \"seconds\": $(($(date +%s) - T0)),"
+    echo "  \"done\": $1,"
+    echo "  \"ok\": $([ "$1" = true ] && [ $FAILED = 0 ] && echo true || echo false),"
+    echo "  \"gpuUsed\": $([ -n "$GPU_NAME" ] && grep -q '"gpu-bench", "status": "ok"' <<< "${STEPS[*]:-}" && echo true || echo false),"
+    echo "  \"steps\": ["
+    for i in "${!STEPS[@]}"; do
+      sep=,; [ "$i" = $((${#STEPS[@]} - 1)) ] && sep=
+      echo "    ${STEPS[$i]}$sep"
+    done
+    echo "  ]"
+    echo "}"
+  } > "$OUT/device-check.json.tmp" && mv "$OUT/device-check.json.tmp" "$OUT/device-check.json"
+}
 step_result() {  # name status seconds note
   STEPS+=("{\"step\": $(json_str "$1"), \"status\": $(json_str "$2"), \"seconds\": $3, \"note\": $(json_str "$4")}")
   [ "$2" = "failed" ] && FAILED=1
   log "step $1: $2 ($3 s) $4"
+  write_summary false
 }
 # The whole run must end inside 8 minutes: every step's limit is cut to
 # what is left of DEADLINE seconds (default 450), keeping 15 s for the summary.
@@ -124,12 +156,26 @@ log "arelu device check in $ROOT, results in $OUT"
 GPU_NAME=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
 log "GPU: ${GPU_NAME:-none (nvidia-smi failed)}"
 COMMIT=$(git rev-parse HEAD 2>/dev/null || tr '\n' ' ' < .device/commit 2>/dev/null || echo unknown)
+write_summary false
+
+# xz-compressed file -> file, with the xz binary or else Python's lzma.
+unxz_to() {  # src dst
+  if command -v xz > /dev/null; then xz -dc "$1" > "$2"
+  else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"
+  fi
+}
+# .tar.xz -> here, with tar+xz or else Python's tarfile.
+untar_xz() {  # src
+  if command -v xz > /dev/null; then tar -xJf "$1"
+  else python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(".")' "$1"
+  fi
+}
 
 # 1. Node
 NODE_DIR=${TMPDIR:-/tmp}/arelu-node
 mkdir -p "$NODE_DIR/bin"
 if [ -f .device/node.xz ]; then
-  xz -dc .device/node.xz > "$NODE_DIR/bin/node" && chmod +x "$NODE_DIR/bin/node"
+  unxz_to .device/node.xz "$NODE_DIR/bin/node" 2>>"$LOG" && chmod +x "$NODE_DIR/bin/node"
   export PATH=$NODE_DIR/bin:$PATH
 fi
 if NODE_VERSION=$(node --version 2>>"$LOG"); then
@@ -138,10 +184,31 @@ else
   step_result node failed 0 "no runnable node: .device/node.xz missing or not for this machine (make it with bench/device-check.sh --pack)"
 fi
 
+# 1b. Driver: the CUDA 13 runtime (linked statically) needs driver R580+.
+# With an older driver, the toolkit's forward-compatibility libcuda (for
+# data-centre GPUs) is used where it exists.
+DRIVER=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
+if [ -z "$DRIVER" ]; then
+  step_result driver skipped 0 "nvidia-smi found no driver"
+elif [ "${DRIVER%%.*}" -ge 580 ] 2>/dev/null; then
+  step_result driver ok 0 "driver $DRIVER (R580+ needed by the CUDA 13 runtime)"
+else
+  COMPAT=""
+  for d in /usr/local/cuda/compat /usr/local/cuda-13*/compat /usr/local/cuda*/compat; do
+    if ls "$d"/libcuda.so* > /dev/null 2>&1; then COMPAT=$d; break; fi
+  done
+  if [ -n "$COMPAT" ]; then
+    export LD_LIBRARY_PATH=$COMPAT${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    step_result driver ok 0 "driver $DRIVER is older than R580: using the forward-compatibility libcuda in $COMPAT"
+  else
+    step_result driver failed 0 "driver $DRIVER is older than R580 (needed by the CUDA 13 runtime) and no /usr/local/cuda*/compat forward-compatibility libcuda exists"
+  fi
+fi
+
 # 2. node_modules pieces (a development clone has node_modules already)
 if [ -d node_modules/mocha ] && [ -d node_modules/node-addon-api ]; then
   step_result node_modules ok 0 "present"
-elif [ -f .device/node_modules.tar.xz ] && tar -xJf .device/node_modules.tar.xz >> "$LOG" 2>&1; then
+elif [ -f .device/node_modules.tar.xz ] && untar_xz .device/node_modules.tar.xz >> "$LOG" 2>&1; then
   step_result node_modules ok 0 "unpacked .device/node_modules.tar.xz"
 else
   step_result node_modules failed 0 ".device/node_modules.tar.xz missing or broken"
@@ -184,8 +251,10 @@ export ARELU_NATIVE_PATH=$ADDON
 
 # 4. GPU tests
 if [ -f "$ADDON" ] && [ -d node_modules/mocha ]; then
-  if run_step tests 150 env ARELU_EXPECT_CUDA=1 node node_modules/mocha/bin/mocha.js --no-config --timeout 300000 \
-      --reporter json --reporter-option "output=$OUT/tests.json" test/30.cuda.test.js; then
+  : > "$OUT/tests.log"
+  if run_step tests 150 env ARELU_EXPECT_CUDA=1 ARELU_GPU_TEST_TIMEOUT_MS=60000 node node_modules/mocha/bin/mocha.js \
+      --no-config --timeout 60000 --reporter bench/device-reporter.js --reporter-option "output=$OUT/tests.json" \
+      --reporter-option "lines=$OUT/tests.log" test/30.cuda.test.js; then
     status=ok
   else
     status=failed
@@ -195,11 +264,14 @@ if [ -f "$ADDON" ] && [ -d node_modules/mocha ]; then
     // With a GPU present, the GPU suites must not be skipped for want of one.
     if (process.argv[2] && r.pending.some((t) => t.fullTitle.includes("(skipped: no CUDA device"))) process.exitCode = 3;
     const fails = r.failures.map((f) => `${f.fullTitle}: ${String(f.err.message).split("\n")[0]}`);
-    console.log(`${s.passes} passed, ${s.failures} failed, ${s.pending} pending` + (fails.length ? `; ${fails.slice(0, 5).join(" | ")}` : ""));
+    const cut = s.done ? "" : " (cut short: see tests.log for the test that was running)";
+    console.log(`${s.passes} passed, ${s.failures} failed, ${s.pending} pending${cut}` + (fails.length ? `; ${fails.slice(0, 5).join(" | ")}` : ""));
+    if (!s.done) process.exitCode = 4;
   ' "$OUT/tests.json" "$GPU_NAME" 2>>"$LOG")
   case $? in
     0) ;;
     3) status=failed; note="$note (GPU tests skipped although nvidia-smi sees a GPU: see tests.json)" ;;
+    4) status=failed; note="exit $LAST_RC (124: time limit): $note" ;;
     *) status=failed; note="exit $LAST_RC, no readable tests.json" ;;
   esac
   step_result tests "$status" "$LAST_SECONDS" "$note"
@@ -207,7 +279,28 @@ else
   step_result tests failed 0 "not run: no addon or no mocha"
 fi
 
-# 4b. compute-sanitizer: memcheck (out-of-bounds, misaligned accesses) and
+# 5. Benchmarks
+if [ -f "$ADDON" ]; then
+  if run_step gpu-bench 120 node bench/gpu-bench.js --out "$OUT/gpu-bench.json" ${ARELU_GPU_BENCH_ARGS:-}; then
+    note=$(node -e 'const r=require(process.argv[1]); console.log(r.skipped || `${r.device.length} sizes, ${r.layouts.length} layouts, ${r.host.length} host sizes`)' "$OUT/gpu-bench.json" 2>>"$LOG")
+    case $note in "no CUDA device"*) status=skipped ;; *) status=ok ;; esac
+    step_result gpu-bench "$status" "$LAST_SECONDS" "$note"
+  else
+    step_result gpu-bench failed "$LAST_SECONDS" "exit $LAST_RC (124: time limit)"
+  fi
+else
+  step_result gpu-bench failed 0 "not run: no addon"
+fi
+if run_step torch 80 env PYTHONUNBUFFERED=1 python3 bench/torch_baseline.py --out "$OUT/torch.json"; then
+  note=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("skipped: " + r["skipped"] if "skipped" in r else "%d sizes on %s" % (len(r["rows"]), r.get("gpu")))' "$OUT/torch.json" 2>>"$LOG")
+  case $note in skipped:*) status=skipped ;; *) status=ok ;; esac
+  step_result torch "$status" "$LAST_SECONDS" "$note"
+else
+  step_result torch failed "$LAST_SECONDS" "exit $LAST_RC (124: time limit)"
+fi
+
+# 5b. compute-sanitizer, last (the benchmarks matter more when time runs
+# short): memcheck (out-of-bounds, misaligned accesses) and
 # racecheck (shared-memory races in the reductions) over every layout plan.
 SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null || echo "")
 for tool in memcheck racecheck; do
@@ -216,7 +309,7 @@ for tool in memcheck racecheck; do
   elif [ -z "$SANITIZER" ]; then
     step_result "sanitizer-$tool" skipped 0 "compute-sanitizer not found"
   else
-    run_step "sanitizer-$tool" 75 "$SANITIZER" --tool "$tool" --error-exitcode 9 --target-processes all \
+    run_step "sanitizer-$tool" 60 "$SANITIZER" --tool "$tool" --error-exitcode 9 --target-processes all \
       node test/cuda-sanitize.js
     case $LAST_RC in
       0) step_result "sanitizer-$tool" ok "$LAST_SECONDS" "every plan clean and correct" ;;
@@ -228,44 +321,9 @@ for tool in memcheck racecheck; do
   fi
 done
 
-# 5. Benchmarks
-if [ -f "$ADDON" ]; then
-  if run_step gpu-bench 150 node bench/gpu-bench.js --out "$OUT/gpu-bench.json" ${ARELU_GPU_BENCH_ARGS:-}; then
-    note=$(node -e 'const r=require(process.argv[1]); console.log(r.skipped || `${r.device.length} sizes, ${r.layouts.length} layouts, ${r.host.length} host sizes`)' "$OUT/gpu-bench.json" 2>>"$LOG")
-    case $note in "no CUDA device"*) status=skipped ;; *) status=ok ;; esac
-    step_result gpu-bench "$status" "$LAST_SECONDS" "$note"
-  else
-    step_result gpu-bench failed "$LAST_SECONDS" "exit $LAST_RC (124: time limit)"
-  fi
-else
-  step_result gpu-bench failed 0 "not run: no addon"
-fi
-if run_step torch 100 env PYTHONUNBUFFERED=1 python3 bench/torch_baseline.py --out "$OUT/torch.json"; then
-  note=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("skipped: " + r["skipped"] if "skipped" in r else "%d sizes on %s" % (len(r["rows"]), r.get("gpu")))' "$OUT/torch.json" 2>>"$LOG")
-  case $note in skipped:*) status=skipped ;; *) status=ok ;; esac
-  step_result torch "$status" "$LAST_SECONDS" "$note"
-else
-  step_result torch failed "$LAST_SECONDS" "exit $LAST_RC (124: time limit)"
-fi
-
 # 6. Summary: JSON, and a short table last in the output.
 TOTAL=$(($(date +%s) - T0))
-{
-  echo "{"
-  echo "  \"date\": $(json_str "$(date -u +%Y-%m-%dT%H:%M:%SZ)"),"
-  echo "  \"commit\": $(json_str "$COMMIT"),"
-  echo "  \"gpu\": $(json_str "${GPU_NAME:-none}"),"
-  echo "  \"seconds\": $TOTAL,"
-  echo "  \"ok\": $([ $FAILED = 0 ] && echo true || echo false),"
-  echo "  \"gpuUsed\": $([ -n "$GPU_NAME" ] && grep -q '"gpu-bench", "status": "ok"' <<< "${STEPS[*]}" && echo true || echo false),"
-  echo "  \"steps\": ["
-  for i in "${!STEPS[@]}"; do
-    sep=,; [ "$i" = $((${#STEPS[@]} - 1)) ] && sep=
-    echo "    ${STEPS[$i]}$sep"
-  done
-  echo "  ]"
-  echo "}"
-} > "$OUT/device-check.json"
+write_summary true
 if command -v node > /dev/null && [ -f "$OUT/gpu-bench.json" ]; then
   node -e '
     const fs = require("fs");
@@ -273,11 +331,11 @@ if command -v node > /dev/null && [ -f "$OUT/gpu-bench.json" ]; then
     let t = {}; try { t = JSON.parse(fs.readFileSync(process.argv[2], "utf8")); } catch {}
     const tr = new Map((t.rows || []).map((r) => [r.n, r]));
     if (g.skipped) { console.log(`GPU bench: ${g.skipped}`); process.exit(0); }
-    console.log("size   copy GB/s  fwd GB/s (of copy)  bwd GB/s (of copy)  vs torch fwd  vs torch bwd");
+    console.log("size   copy GB/s  fwd GB/s (of copy)  bwd GB/s (of copy)  vs torch fwd  vs torch bwd  (host clock; vs torch and events: GPU clock)");
     for (const r of g.device) {
       const q = tr.get(r.n);
       const x = (a, b) => (q && b ? `${(b / a).toFixed(2)}x` : "-").padStart(12);
-      console.log(`${r.size.padEnd(5)} ${r.copyGBs.toFixed(0).padStart(10)} ${r.forwardGBs.toFixed(0).padStart(9)} (${(100 * r.forwardOfCopy).toFixed(1)}%) ${r.backwardGBs.toFixed(0).padStart(10)} (${(100 * r.backwardOfCopy).toFixed(1)}%)  ${x(r.forwardMs, q && q.forwardMs)}  ${x(r.backwardMs, q && q.backwardMs)}`);
+      console.log(`${r.size.padEnd(5)} ${r.copyGBs.toFixed(0).padStart(10)} ${r.forwardGBs.toFixed(0).padStart(9)} (${(100 * r.forwardOfCopy).toFixed(1)}%) ${r.backwardGBs.toFixed(0).padStart(10)} (${(100 * r.backwardOfCopy).toFixed(1)}%)  ${x(r.forwardEvMs, q && q.forwardMs)}  ${x(r.backwardEvMs, q && q.backwardMs)}  events: fwd ${(100 * r.forwardEvOfCopy).toFixed(1)}%, bwd ${(100 * r.backwardEvOfCopy).toFixed(1)}% of copy`);
     }
     for (const r of g.layouts) console.log(`${r.size} ${r.layout}: fwd ${(100 * r.forwardOfCopy).toFixed(1)}% of copy, bwd ${(100 * r.backwardOfCopy).toFixed(1)}%`);
   ' "$OUT/gpu-bench.json" "$OUT/torch.json" 2>>"$LOG" | tee -a "$LOG"

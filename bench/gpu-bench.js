@@ -8,7 +8,10 @@
 // backward 12 B/element: x, dy read, dx written), against a device-to-device
 // copy (8 B/element) measured in the same process, same sizes. Each figure
 // is the median over --reps repetitions of --calls back-to-back calls
-// followed by one synchronize (host clock around the batch).
+// followed by one synchronize (host clock around the batch), and again
+// with CUDA events around the batch (GPU clock, as bench/torch_baseline.py
+// times PyTorch; backward then queued with backwardAsync, so the GPU time
+// has no host waits in it): *EvGBs / *EvMs.
 // Host arrays: Float32Array in and out, transfers included (upload x [and
 // dy], compute, download), beside the CPU path on the same arrays.
 //
@@ -62,6 +65,22 @@ function timeBatch(fn, sync, reps, calls) {
   return { median: median(per), min: Math.min(...per), max: Math.max(...per) };
 }
 
+// Median seconds per call from CUDA events recorded before and after each
+// batch of queued calls (the GPU's own clock; one warm-up batch first).
+function timeEvents(fn, reps, calls) {
+  fn();
+  native.cuda.synchronize(0);
+  const per = [];
+  for (let r = 0; r < reps; r++) {
+    const a = native.cuda.eventRecord(0);
+    for (let c = 0; c < calls; c++) fn();
+    const b = native.cuda.eventRecord(0);
+    per.push(native.cuda.eventElapsed(a, b) / 1e3 / calls);
+  }
+  native.cuda.synchronize(0);
+  return { median: median(per), min: Math.min(...per), max: Math.max(...per) };
+}
+
 // Random data without zeros (METHOD.md: zeros hide bugs and time
 // differently): 16M random values, then tiled by doubling copies.
 function fillRandom(a) {
@@ -84,7 +103,7 @@ function main() {
     arelu: info.version,
     cpu: { isa: info.isa, threads: info.threads },
     cuda: info.cuda,
-    method: `median of ${o.reps} batches of ${o.calls} calls + one synchronize; GB/s = bytes that must move / time; copy = device-to-device cudaMemcpyAsync of the same bytes`,
+    method: `median of ${o.reps} batches of ${o.calls} calls + one synchronize (host clock); *Ev*: the same batches timed with CUDA events (GPU clock, backward queued with backwardAsync), as the PyTorch baseline is timed; GB/s = bytes that must move / time; copy = device-to-device cudaMemcpyAsync of the same bytes`,
     device: [],
     layouts: [],
     host: [],
@@ -108,15 +127,27 @@ function main() {
     const copy = timeBatch(() => native.cuda.copy(yd.handle, xd.handle), sync, o.reps, o.calls);
     const fwd = timeBatch(() => arelu.forward(xd, p, { out: yd }), sync, o.reps, o.calls);
     const bwd = timeBatch(() => arelu.backward(xd, gd, p, { out: yd }), sync, o.reps, o.calls);
+    // The same on the GPU's clock; backward queued without host waits.
+    const queueBwd = () => {
+      native.cuda.backwardAsync(xd.handle, gd.handle, yd.handle, p.alpha, p.beta, 1, 1, new Float64Array(2)).catch((e) => log(`backwardAsync: ${e.message}`));
+    };
+    const copyEv = timeEvents(() => native.cuda.copy(yd.handle, xd.handle), o.reps, o.calls);
+    const fwdEv = timeEvents(() => arelu.forward(xd, p, { out: yd }), o.reps, o.calls);
+    const bwdEv = timeEvents(queueBwd, o.reps, o.calls);
     const row = {
       n, size: fmtSize(n),
       copyGBs: gbs(8 * n, copy.median), forwardGBs: gbs(8 * n, fwd.median), backwardGBs: gbs(12 * n, bwd.median),
       copyMs: copy.median * 1e3, forwardMs: fwd.median * 1e3, backwardMs: bwd.median * 1e3,
+      copyEvGBs: gbs(8 * n, copyEv.median), forwardEvGBs: gbs(8 * n, fwdEv.median), backwardEvGBs: gbs(12 * n, bwdEv.median),
+      copyEvMs: copyEv.median * 1e3, forwardEvMs: fwdEv.median * 1e3, backwardEvMs: bwdEv.median * 1e3,
     };
+    row.forwardEvOfCopy = row.forwardEvGBs / row.copyEvGBs;
+    row.backwardEvOfCopy = row.backwardEvGBs / row.copyEvGBs;
     row.forwardOfCopy = row.forwardGBs / row.copyGBs;
     row.backwardOfCopy = row.backwardGBs / row.copyGBs;
     report.device.push(row);
     log(`device ${row.size.padStart(5)}: copy ${row.copyGBs.toFixed(0)} GB/s, forward ${row.forwardGBs.toFixed(0)} GB/s (${(100 * row.forwardOfCopy).toFixed(1)}%), backward ${row.backwardGBs.toFixed(0)} GB/s (${(100 * row.backwardOfCopy).toFixed(1)}%)`);
+    log(`  events: copy ${row.copyEvGBs.toFixed(0)} GB/s, forward ${(100 * row.forwardEvOfCopy).toFixed(1)}%, backward (queued) ${(100 * row.backwardEvOfCopy).toFixed(1)}% of copy`);
     // Per-channel layouts at one size.
     if (n === o.layoutSize) {
       for (const [name, shape, axis, C] of [

@@ -33,7 +33,8 @@ function printInfo(json: boolean): number {
     `  CUDA compiled:  ${i.cuda.compiled ? 'yes' : 'no'}`,
     `  CUDA available: ${i.cuda.available ? 'yes' : `no (${i.cuda.reason})`}`,
   ];
-  if (i.cuda.driverVersion !== undefined) lines.push(`  CUDA driver:    ${fmtCudaVersion(i.cuda.driverVersion)}`);
+  if (i.cuda.driverVersion !== undefined)
+    lines.push(`  CUDA driver:    ${fmtCudaVersion(i.cuda.driverVersion)}${i.cuda.driverRequired ? ` (this build needs ${i.cuda.driverRequired})` : ''}`);
   if (i.cuda.runtimeVersion !== undefined) lines.push(`  CUDA runtime:   ${fmtCudaVersion(i.cuda.runtimeVersion)}`);
   for (const d of i.cuda.devices)
     lines.push(`  GPU ${d.index}:          ${d.name}, sm_${d.computeCapability.replace('.', '')}, ${d.multiProcessorCount} SMs, ${(d.totalMemory / 2 ** 30).toFixed(1)} GiB`);

@@ -53,8 +53,11 @@ export interface Info {
     /** Why CUDA is unavailable ('' when it is available). */
     reason: string;
     deviceCount: number;
+    /** CUDA version the driver supports, as 1000 * major + 10 * minor (0: no driver). */
     driverVersion?: number;
     runtimeVersion?: number;
+    /** The oldest driver this build runs on, e.g. "CUDA 13.0 or newer (NVIDIA driver R580 or newer)". */
+    driverRequired?: string;
     devices: cuda.CudaDevice[];
   };
 }
@@ -312,6 +315,7 @@ export function info(): Info {
       deviceCount: s.available ? s.deviceCount : 0,
       ...(s.driverVersion !== undefined ? { driverVersion: s.driverVersion } : {}),
       ...(s.runtimeVersion !== undefined ? { runtimeVersion: s.runtimeVersion } : {}),
+      ...(s.driverRequired !== undefined ? { driverRequired: s.driverRequired } : {}),
       devices: s.available ? cuda.devices() : [],
     },
   };

@@ -17,6 +17,8 @@ export interface NativeCudaStatus {
   deviceCount: number;
   driverVersion?: number;
   runtimeVersion?: number;
+  /** The oldest driver the compiled-in CUDA runtime runs on, in words. */
+  driverRequired?: string;
 }
 
 /** @internal An opaque device-buffer handle owned by the addon. */
@@ -55,6 +57,9 @@ export interface NativeCuda {
     sums: Float64Array): Promise<void>;
   copy(dst: NativeDeviceHandle, src: NativeDeviceHandle): void;
   synchronize(device: number): void;
+  /** Benchmark timing: an event recorded on the device's stream; milliseconds between two. */
+  eventRecord(device: number): unknown;
+  eventElapsed(start: unknown, stop: unknown): number;
   /** cudaMemGetInfo: free and total device memory in bytes. */
   memInfo(device: number): { free: number; total: number };
 }

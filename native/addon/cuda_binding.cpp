@@ -38,7 +38,7 @@ const char kNotCompiled[] =
 
 const char* const kFunctions[] = {"devices", "memInfo", "alloc", "upload", "download", "downloadAsync",
                                   "free", "isFreed", "forward", "backward", "forwardAsync",
-                                  "backwardAsync", "copy", "synchronize"};
+                                  "backwardAsync", "copy", "synchronize", "eventRecord", "eventElapsed"};
 
 Napi::Value NotCompiled(const Napi::CallbackInfo& info) { throw_no_cuda(info.Env(), kNotCompiled); }
 
@@ -68,6 +68,14 @@ std::string version_string(int v) {
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
 }
 
+// The oldest driver this build's runtime runs on (minor-version
+// compatibility: any driver of the runtime's major CUDA version).
+std::string required_driver() {
+  const int major = arelu_cuda::probe().runtime_version / 1000;
+  const char* branch = major >= 13 ? "R580" : major == 12 ? "R525" : major == 11 ? "R450" : "?";
+  return "CUDA " + std::to_string(major) + ".0 or newer (NVIDIA driver " + branch + " or newer)";
+}
+
 // Why CUDA cannot be used, or "" when it can.
 std::string unavailable_reason() {
   const arelu_cuda::Probe& p = arelu_cuda::probe();
@@ -78,9 +86,9 @@ std::string unavailable_reason() {
     case 35:  // cudaErrorInsufficientDriver
       return p.driver_version == 0
                  ? "CUDA driver missing or too old (" + name + "): no NVIDIA driver found; this build's " + rt +
-                       " needs a driver for CUDA " + version_string(p.runtime_version) + " or newer"
+                       " needs a driver for " + required_driver()
                  : "CUDA driver missing or too old (" + name + "): the driver supports CUDA " +
-                       version_string(p.driver_version) + ", this build's " + rt + " needs newer";
+                       version_string(p.driver_version) + ", this build's " + rt + " needs " + required_driver();
     case 100:  // cudaErrorNoDevice
       return "no CUDA device found (" + name + ")";
     case 34:  // cudaErrorStubLibrary
@@ -177,6 +185,7 @@ Napi::Value Status(const Napi::CallbackInfo& info) {
   o.Set("deviceCount", p.device_count);
   o.Set("driverVersion", p.driver_version);
   o.Set("runtimeVersion", p.runtime_version);
+  o.Set("driverRequired", required_driver());
   return o;
 }
 
@@ -378,12 +387,38 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// eventRecord(device) -> an event after the work queued so far (for the
+// benchmark's GPU-side timing); eventElapsed(start, stop) -> milliseconds.
+Napi::Value EventRecord(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  const int d = device_arg(info, 0);
+  void* ev = nullptr;
+  if (int e = arelu_cuda::event_record(d, &ev)) throw_cuda(env, e, "eventRecord()");
+  return Napi::External<void>::New(env, ev, [](Napi::Env, void* p) { arelu_cuda::event_destroy(p); });
+}
+
+Napi::Value EventElapsed(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  require_cuda(env);
+  if (info.Length() < 2 || !info[0].IsExternal() || !info[1].IsExternal())
+    throw_type(env, "Expected two events from eventRecord for start and stop");
+  float ms = 0;
+  if (int e = arelu_cuda::event_elapsed_ms(info[0].As<Napi::External<void>>().Data(),
+                                           info[1].As<Napi::External<void>>().Data(), &ms))
+    throw_cuda(env, e, "eventElapsed()");
+  return Napi::Number::New(env, ms);
+}
+
 // ---- asynchronous calls: a stream callback completes a promise -------------------------
 //
 // The work is enqueued on the device's stream from the JS thread (so it is
-// ordered with every other call); a CUDA stream callback then hands the
-// status to the JS thread through a thread-safe function. The JS objects
-// involved are held by references until then.
+// ordered with every other call); a CUDA callback (or the download helper
+// thread) then hands the status to the JS thread through the environment's
+// thread-safe function. The JS objects involved (the arrays the callbacks
+// write into) are held by references until then. The thread-safe function
+// is referenced only while some call is pending, so a pending call keeps
+// the event loop alive and an idle addon does not.
 
 struct AsyncOp {
   Napi::Promise::Deferred deferred;
@@ -393,45 +428,59 @@ struct AsyncOp {
   explicit AsyncOp(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
-void complete_js(Napi::Env env, Napi::Function, std::nullptr_t*, AsyncOp* op) {
+struct CudaEnv;
+void complete_js(Napi::Env env, Napi::Function, CudaEnv* ce, AsyncOp* op);
+using Tsfn = Napi::TypedThreadSafeFunction<CudaEnv, AsyncOp, complete_js>;
+
+// Per environment (main thread, each worker thread).
+struct CudaEnv {
+  Tsfn tsfn;
+  size_t pending = 0;  // JS thread only
+};
+
+void complete_js(Napi::Env env, Napi::Function, CudaEnv* ce, AsyncOp* op) {
   if (env != nullptr) {
     if (op->status == 0) op->deferred.Resolve(env.Undefined());
     else op->deferred.Reject(cuda_error(env, op->status, op->what).Value());
+    if (--ce->pending == 0) ce->tsfn.Unref(env);
   }
   delete op;
 }
 
-using Tsfn = Napi::TypedThreadSafeFunction<std::nullptr_t, AsyncOp, complete_js>;
-
 struct Pending {
-  Tsfn tsfn;
+  CudaEnv* ce;
   AsyncOp* op;
 };
 
-// Called on a CUDA callback thread: no JS and no CUDA calls here.
+// Called on a CUDA callback thread or the download thread: no JS and no
+// CUDA calls here.
 void on_done(int status, void* user) {
   auto* p = static_cast<Pending*>(user);
   p->op->status = status;
-  // If the environment is shutting down the call fails; the op is then
-  // left to the process exit (its references cannot be released off-thread).
-  (void)p->tsfn.NonBlockingCall(p->op);
-  (void)p->tsfn.Release();
+  // Fails only once the environment is being torn down (after its cleanup
+  // hook waited for the device); the op is then left to the process exit,
+  // since its references cannot be released off-thread.
+  (void)p->ce->tsfn.NonBlockingCall(p->op);
   delete p;
 }
+
+CudaEnv* cuda_env(const Napi::CallbackInfo& info) { return static_cast<CudaEnv*>(info.Data()); }
 
 template <typename Enqueue>
 Napi::Value start_async(const Napi::CallbackInfo& info, const std::string& what, Enqueue enqueue) {
   Napi::Env env = info.Env();
+  CudaEnv* ce = cuda_env(info);
   auto* op = new AsyncOp(env);
   op->what = what;
   for (size_t i = 0; i < info.Length(); ++i)
     if (info[i].IsObject()) op->refs.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
-  auto* pending = new Pending{Tsfn::New(env, "arelu:cuda", 0, 1), op};
+  auto* pending = new Pending{ce, op};
   const Napi::Promise promise = op->deferred.Promise();
+  if (ce->pending++ == 0) ce->tsfn.Ref(env);
   if (int e = enqueue(pending)) {
-    (void)pending->tsfn.Release();
     delete pending;
     delete op;
+    if (--ce->pending == 0) ce->tsfn.Unref(env);
     throw_cuda(env, e, what);
   }
   return promise;
@@ -462,9 +511,22 @@ Napi::Value DownloadAsync(const Napi::CallbackInfo& info) {
   });
 }
 
+// Environment teardown: nothing queued may write into this environment's
+// memory after it is gone, so wait for the devices here. Registered after
+// the thread-safe function, so it runs before the function's own cleanup.
+void cleanup_env(void* arg) {
+  auto* ce = static_cast<CudaEnv*>(arg);
+  if (arelu_cuda::probe().error == 0) arelu_cuda::quiesce();
+  (void)ce->tsfn.Release();
+}
+
 }  // namespace
 
 void InitCuda(Napi::Env env, Napi::Object exports) {
+  auto* ce = new CudaEnv();
+  ce->tsfn = Tsfn::New(env, "arelu:cuda", 0, 1, ce, [](Napi::Env, CudaEnv* data, CudaEnv*) { delete data; }, ce);
+  ce->tsfn.Unref(env);
+  NAPI_THROW_IF_FAILED_VOID(env, napi_add_env_cleanup_hook(env, cleanup_env, ce));
   Napi::Object cuda = Napi::Object::New(env);
   cuda.Set("status", Napi::Function::New(env, Status, "status"));
   cuda.Set("devices", Napi::Function::New(env, Devices, "devices"));
@@ -472,15 +534,17 @@ void InitCuda(Napi::Env env, Napi::Object exports) {
   cuda.Set("alloc", Napi::Function::New(env, Alloc, "alloc"));
   cuda.Set("upload", Napi::Function::New(env, Upload, "upload"));
   cuda.Set("download", Napi::Function::New(env, Download, "download"));
-  cuda.Set("downloadAsync", Napi::Function::New(env, DownloadAsync, "downloadAsync"));
+  cuda.Set("downloadAsync", Napi::Function::New(env, DownloadAsync, "downloadAsync", ce));
   cuda.Set("free", Napi::Function::New(env, Free, "free"));
   cuda.Set("isFreed", Napi::Function::New(env, IsFreed, "isFreed"));
   cuda.Set("forward", Napi::Function::New(env, Forward, "forward"));
   cuda.Set("backward", Napi::Function::New(env, Backward, "backward"));
-  cuda.Set("forwardAsync", Napi::Function::New(env, ForwardAsync, "forwardAsync"));
-  cuda.Set("backwardAsync", Napi::Function::New(env, BackwardAsync, "backwardAsync"));
+  cuda.Set("forwardAsync", Napi::Function::New(env, ForwardAsync, "forwardAsync", ce));
+  cuda.Set("backwardAsync", Napi::Function::New(env, BackwardAsync, "backwardAsync", ce));
   cuda.Set("copy", Napi::Function::New(env, Copy, "copy"));
   cuda.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
+  cuda.Set("eventRecord", Napi::Function::New(env, EventRecord, "eventRecord"));
+  cuda.Set("eventElapsed", Napi::Function::New(env, EventElapsed, "eventElapsed"));
   exports.Set("cuda", cuda);
 }
 

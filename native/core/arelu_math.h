@@ -127,6 +127,21 @@ ARELU_HD double term_beta(float x, float g) {
   return static_cast<double>(g) * static_cast<double>(relu(x));
 }
 
+// The GPU's form of the two terms, with one float64 product per element
+// (consumer GPUs run float64 at 1/32-1/64 rate): p = g * x (exact) goes to
+// the sum it feeds; the other sum gets g * 0, which is 0, or NaN for an
+// infinite or NaN g, made without float64 work. The alpha sum is kept
+// negated (-tA = p for x < 0), so the caller passes -neg_sum_alpha to
+// finish_dalpha. Equal to adding term_alpha/term_beta up to the signs of
+// zero terms (which do not change a sum that starts at +0) and NaN payloads
+// (canonicalized by finish_*): the same sums, bit for bit.
+ARELU_HD void accumulate_terms_routed(float x, float g, double& neg_sum_alpha, double& sum_beta) {
+  const double p = static_cast<double>(g) * static_cast<double>(x);
+  const double q = (g - g) == 0.0f ? 0.0 : static_cast<double>(NAN);
+  neg_sum_alpha += x > 0.0f ? q : p;  // x < 0: -g*relu(-x) = g*x; x = +-0 or NaN: g*x too
+  sum_beta += x < 0.0f ? q : p;       // x > 0: g*relu(x) = g*x; x = +-0 or NaN: g*x too
+}
+
 // NaN payloads and signs depend on which operand an instruction propagates
 // (FMA forms, vector vs scalar), so a NaN sum is returned as the one
 // canonical quiet NaN: results stay bit-identical across ISAs.

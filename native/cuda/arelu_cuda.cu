@@ -6,13 +6,14 @@
 // call never depends on timing):
 //   flat  channels == 1: grid-stride over the array; per-thread float64
 //         sums, block reduction, one partial per block.
-//   rows  per-channel with a long inner run (NCHW): each (outer, channel)
+//   rows  per-channel with a long inner run (NCHW, inner >= 128): each (outer, channel)
 //         row is cut into chunks of kChunk elements; a warp owns a chunk,
 //         so its coefficients are uniform; one partial per chunk.
 //   cols  per-channel with a short inner run (NHWC): the array is a matrix
 //         of `outer` rows by P = channels * inner columns; a thread owns a
 //         column (or 4), walks down a band of rows, and the block reduces
 //         each column over its threads; one partial per (band, column).
+//         Bands are sized from the SM count (about 8 block items per SM).
 // Partials are stored channel-major, so the second pass
 // (arelu_reduce_kernel) sums each channel's partials in index order. No
 // atomics anywhere: the sums are bit-identical run to run.
@@ -21,10 +22,15 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -38,13 +44,23 @@ using arelu::Coeffs;
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 constexpr int kUnroll = 4;              // independent loads in flight per thread
+constexpr int kBwdMinBlocks = 3;        // backward: resident blocks per SM to reach (caps registers at 85)
 constexpr size_t kChunk = 4096;         // rows plan: elements per warp item
 constexpr size_t kRowMin = 128;         // inner >= this: rows plan
-constexpr size_t kColsMinOuter = 32;    // fewer rows than this: rows plan
-constexpr size_t kBandMin = 256;        // cols plan: rows per band, at least
-constexpr size_t kStagingBytes = size_t(64) << 20;  // pinned staging for downloadAsync
+constexpr size_t kItemsPerSm = 8;       // cols plan: block items per SM to aim for
+constexpr size_t kBandMax = 1024;       // cols plan: rows per band, at most
+constexpr size_t kFoldChannels = 16;    // backward: up to this many channels, no second kernel
 
 enum Mode : int { kFlat = 0, kRows = 1, kCols = 2 };
+
+struct RArgs {
+  const double2* partial;
+  size_t per;  // partials per channel
+  size_t channels;
+  const Coeffs* coeffs;
+  Coeffs c0;
+  double* sums;
+};
 
 struct KArgs {
   const float* x;
@@ -58,14 +74,17 @@ struct KArgs {
   size_t chunks_per_row, items;
   // cols
   size_t period, outer, cols_v, tx, ty, band, nbands, ntiles;
+  // backward with few channels: the second pass folded into the first
+  unsigned* done_counter;  // null: a separate arelu_reduce_kernel sums
+  RArgs red;
 };
 
-// One element: writes out, accumulates the float64 terms when backward.
+// One element: writes out, accumulates the float64 terms when backward
+// (sa holds the negated alpha sum: see accumulate_terms_routed).
 template <bool kBwd>
 __device__ __forceinline__ float elem(float x, float g, float a, float b, double& sa, double& sb) {
   if (kBwd) {
-    sa += arelu::term_alpha(x, g);
-    sb += arelu::term_beta(x, g);
+    arelu::accumulate_terms_routed(x, g, sa, sb);  // sa: the negated alpha sum
     return arelu::backward_dx(x, g, a, b);
   }
   return arelu::forward_elem(x, a, b);
@@ -155,8 +174,20 @@ __device__ void rows_body(const KArgs& k) {
   const size_t nwarps = size_t(gridDim.x) * (blockDim.x / 32);
   for (size_t item = (size_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32; item < k.items;
        item += nwarps) {
-    const size_t row = item / k.chunks_per_row, chunk = item - row * k.chunks_per_row;
-    const size_t c = row % k.channels, o = row / k.channels;
+    size_t row, chunk, c, o;
+    if (k.items <= 0xffffffffu) {  // 32-bit division where it suffices (uniform branch)
+      const unsigned it = static_cast<unsigned>(item), cpr = static_cast<unsigned>(k.chunks_per_row);
+      const unsigned r32 = it / cpr, ch = static_cast<unsigned>(k.channels);
+      row = r32;
+      chunk = it - r32 * cpr;
+      o = r32 / ch;
+      c = r32 - static_cast<unsigned>(o) * ch;
+    } else {
+      row = item / k.chunks_per_row;
+      chunk = item - row * k.chunks_per_row;
+      o = row / k.channels;
+      c = row - o * k.channels;
+    }
     const float a = k.coeffs[c].a, b = k.coeffs[c].b;
     const float av[4] = {a, a, a, a}, bv[4] = {b, b, b, b};
     const size_t start = row * k.inner + chunk * kChunk;
@@ -183,9 +214,22 @@ __device__ void rows_body(const KArgs& k) {
         }
       }
     } else {
-      for (size_t i = lane; i < len; i += 32) {
-        const float xi = __ldg(k.x + start + i);
-        k.out[start + i] = elem<kBwd>(xi, kBwd ? __ldg(k.g + start + i) : xi, a, b, sa, sb);
+      // Odd inner runs (55x55, 13x13): kUnroll loads in flight before the stores.
+      for (size_t i0 = lane; i0 < len; i0 += 32 * kUnroll) {
+        float xv[kUnroll], gv[kUnroll];
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+          const size_t i = i0 + u * 32;
+          if (i < len) {
+            xv[u] = __ldg(k.x + start + i);
+            gv[u] = kBwd ? __ldg(k.g + start + i) : xv[u];
+          }
+        }
+#pragma unroll
+        for (int u = 0; u < kUnroll; ++u) {
+          const size_t i = i0 + u * 32;
+          if (i < len) k.out[start + i] = elem<kBwd>(xv[u], gv[u], a, b, sa, sb);
+        }
       }
     }
     if (kBwd) {
@@ -199,6 +243,9 @@ __device__ void rows_body(const KArgs& k) {
 // --- cols: per-channel, short inner runs -------------------------------------------
 template <bool kBwd, int kVec>
 __device__ void cols_body(const KArgs& k) {
+  // Fewer loads in flight per thread with 16-byte columns (their 8 float64
+  // sums take 16 registers): more resident blocks instead (kBwdMinBlocks).
+  constexpr int kU = kVec == 4 ? 2 : kUnroll;
   __shared__ double2 red[kThreads * kVec];
   const size_t tx = threadIdx.x % k.tx, ty = threadIdx.x / k.tx;
   for (size_t item = blockIdx.x; item < k.nbands * k.ntiles; item += gridDim.x) {
@@ -220,13 +267,13 @@ __device__ void cols_body(const KArgs& k) {
     }
     const size_t r0 = band * k.band, r1 = min(k.outer, r0 + k.band);
     if (active) {
-      for (size_t rr = r0 + ty; rr < r1; rr += k.ty * kUnroll) {
+      for (size_t rr = r0 + ty; rr < r1; rr += k.ty * kU) {
         if (kVec == 4) {
           const float4* x4 = reinterpret_cast<const float4*>(k.x);
           const float4* g4 = reinterpret_cast<const float4*>(k.g);
-          float4 xv[kUnroll], gv[kUnroll];
+          float4 xv[kU], gv[kU];
 #pragma unroll
-          for (int u = 0; u < kUnroll; ++u) {
+          for (int u = 0; u < kU; ++u) {
             const size_t r = rr + u * k.ty;
             if (r < r1) {
               const size_t v = (r * k.period + j) / 4;
@@ -235,7 +282,7 @@ __device__ void cols_body(const KArgs& k) {
             }
           }
 #pragma unroll
-          for (int u = 0; u < kUnroll; ++u) {
+          for (int u = 0; u < kU; ++u) {
             const size_t r = rr + u * k.ty;
             if (r < r1) {
               const size_t v = (r * k.period + j) / 4;
@@ -248,9 +295,9 @@ __device__ void cols_body(const KArgs& k) {
             }
           }
         } else {
-          float xv[kUnroll], gv[kUnroll];
+          float xv[kU], gv[kU];
 #pragma unroll
-          for (int u = 0; u < kUnroll; ++u) {
+          for (int u = 0; u < kU; ++u) {
             const size_t r = rr + u * k.ty;
             if (r < r1) {
               xv[u] = __ldg(k.x + r * k.period + j);
@@ -258,7 +305,7 @@ __device__ void cols_body(const KArgs& k) {
             }
           }
 #pragma unroll
-          for (int u = 0; u < kUnroll; ++u) {
+          for (int u = 0; u < kU; ++u) {
             const size_t r = rr + u * k.ty;
             if (r < r1) k.out[r * k.period + j] = elem<kBwd>(xv[u], gv[u], a[0], b[0], sa[0], sb[0]);
           }
@@ -303,44 +350,80 @@ __global__ void __launch_bounds__(kThreads) arelu_forward_kernel(const KArgs k) 
   body<false, kMode, kVec>(k);
 }
 
-template <int kMode, int kVec>
-__global__ void __launch_bounds__(kThreads) arelu_backward_kernel(const KArgs k) {
-  body<true, kMode, kVec>(k);
+// One channel's partials summed by the whole block in a fixed order (the
+// same order whether the second pass is folded in or a kernel of its own),
+// then finished with the shared finish_* definitions. Loads bypass L1: the
+// partials were written by other blocks.
+__device__ __forceinline__ void reduce_channel(const RArgs& r, size_t c) {
+  double sa = 0.0, sb = 0.0;
+  for (size_t e = threadIdx.x; e < r.per; e += blockDim.x) {
+    const double2 p = __ldcg(r.partial + c * r.per + e);
+    sa += p.x;
+    sb += p.y;
+  }
+  block_reduce(sa, sb);
+  if (threadIdx.x == 0) {
+    const Coeffs co = r.channels == 1 ? r.c0 : r.coeffs[c];
+    r.sums[c] = arelu::finish_dalpha(co, -sa);  // the first pass sums -tA
+    r.sums[r.channels + c] = arelu::finish_dbeta(co, sb);
+  }
 }
 
-struct RArgs {
-  const double2* partial;
-  size_t per;  // partials per channel
-  size_t channels;
-  const Coeffs* coeffs;
-  Coeffs c0;
-  double* sums;
-};
+template <int kMode, int kVec>
+__global__ void __launch_bounds__(kThreads, kBwdMinBlocks) arelu_backward_kernel(const KArgs k) {
+  body<true, kMode, kVec>(k);
+  if (k.done_counter != nullptr) {
+    // The last block to finish sums the partials (threadfence reduction):
+    // one kernel instead of two, the same summation order.
+    __shared__ unsigned is_last;
+    __threadfence();  // this block's partials are visible before it counts
+    __syncthreads();
+    if (threadIdx.x == 0) is_last = atomicAdd(k.done_counter, 1u) == gridDim.x - 1 ? 1u : 0u;
+    __syncthreads();
+    if (is_last) {
+      __threadfence();
+      for (size_t c = 0; c < k.red.channels; ++c) reduce_channel(k.red, c);
+      if (threadIdx.x == 0) *k.done_counter = 0;  // ready for the next launch (stream-ordered)
+    }
+  }
+}
 
 // Second pass: one block per channel sums that channel's `per` partials in
 // a fixed order and applies the shared finish_* definitions.
 __global__ void __launch_bounds__(kThreads) arelu_reduce_kernel(const RArgs r) {
-  for (size_t c = blockIdx.x; c < r.channels; c += gridDim.x) {
-    double sa = 0.0, sb = 0.0;
-    for (size_t e = threadIdx.x; e < r.per; e += blockDim.x) {
-      const double2 p = r.partial[c * r.per + e];
-      sa += p.x;
-      sb += p.y;
-    }
-    block_reduce(sa, sb);
-    if (threadIdx.x == 0) {
-      const Coeffs co = r.channels == 1 ? r.c0 : r.coeffs[c];
-      r.sums[c] = arelu::finish_dalpha(co, sa);
-      r.sums[r.channels + c] = arelu::finish_dbeta(co, sb);
-    }
-  }
+  for (size_t c = blockIdx.x; c < r.channels; c += gridDim.x) reduce_channel(r, c);
 }
 
 namespace {
 
 // ---- host side -------------------------------------------------------------------
 
-// Clears the runtime's sticky "last error" for non-sticky failures, so a
+// Errors after which the context is unusable: every later call of the
+// process fails with them (CUDA's "sticky" errors). The device is then
+// marked dead: each later call returns the error at once, and no queued
+// job is deleted (its callback may still run).
+bool is_sticky(int e) {
+  switch (e) {
+    case 214:  // cudaErrorECCUncorrectable
+    case 700:  // cudaErrorIllegalAddress
+    case 702:  // cudaErrorLaunchTimeout
+    case 709:  // cudaErrorContextIsDestroyed
+    case 710:  // cudaErrorAssert
+    case 714:  // cudaErrorHardwareStackError
+    case 715:  // cudaErrorIllegalInstruction
+    case 716:  // cudaErrorMisalignedAddress
+    case 717:  // cudaErrorInvalidAddressSpace
+    case 718:  // cudaErrorInvalidPc
+    case 719:  // cudaErrorLaunchFailure
+    case 720:  // cudaErrorCooperativeLaunchTooLarge
+    case 999:  // cudaErrorUnknown
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Clears the runtime's per-thread "last error" for non-sticky failures, so a
 // failed allocation does not resurface at the next launch check.
 int fail(cudaError_t e) {
   (void)cudaGetLastError();
@@ -355,20 +438,79 @@ int fail(cudaError_t e) {
 
 using KernelFn = void (*)(const KArgs);
 
+// Pinned host memory for the per-call host<->device transfers of small data
+// (per-channel coefficients in, parameter sums out), so that they never
+// make the runtime stage pageable memory (which may synchronize). Space is
+// taken in call order under DeviceState::mu and given back in stream order
+// by the call's completion callback, so a plain ring suffices. Positions
+// are monotonic byte counters; offset = position % cap.
+struct Ring {
+  char* base = nullptr;
+  size_t cap = 0;
+  uint64_t head = 0;  // next free position (DeviceState::mu)
+  std::mutex m;
+  std::condition_variable cv;
+  uint64_t tail = 0;  // everything before it is free again (m)
+  void release(uint64_t end) {
+    std::lock_guard<std::mutex> l(m);
+    if (end > tail) tail = end;
+    cv.notify_all();
+  }
+};
+constexpr size_t kRingBytes = size_t(1) << 20;
+
+struct DlTask;
+
 struct DeviceState {
-  std::mutex mu;  // held while enqueueing, and across the waits of backward()
+  std::mutex mu;  // held while enqueueing; never across a wait for the device
   int device = 0;
   cudaStream_t stream = nullptr;
   int sm_count = 1;
+  bool pools = false;         // stream-ordered allocation (cudaMallocAsync)
+  std::atomic<int> dead{0};   // the sticky error that killed the device
   std::unordered_map<const void*, int> occupancy;
   double2* partial = nullptr;
   size_t partial_cap = 0;  // elements
   Coeffs* coeffs = nullptr;
   size_t coeffs_cap = 0;
   double* d_sums = nullptr;
-  double* h_sums = nullptr;  // pinned
   size_t sums_cap = 0;
-  char* staging = nullptr;  // pinned, kStagingBytes
+  unsigned* done_counter = nullptr;  // zero between backward launches
+  Ring ring;
+  // downloadAsync: device-to-host copies run on their own stream, issued
+  // by a helper thread (a copy to pageable memory blocks its caller).
+  cudaStream_t copy_stream = nullptr;
+  std::mutex dl_mu;
+  std::condition_variable dl_cv;
+  std::deque<DlTask*> dl_queue;
+  size_t dl_busy = 0;  // queued or running
+  bool dl_thread = false;
+  char* staging = nullptr;  // pinned; the fallback download path only
+};
+
+// Records a sticky error on the device; returns e.
+int note(DeviceState* s, int e) {
+  if (e != 0 && is_sticky(e)) {
+    int expected = 0;
+    s->dead.compare_exchange_strong(expected, e);
+  }
+  return e;
+}
+
+// Restores the calling thread's current device when a call returns, so an
+// application's own CUDA code keeps the device it chose.
+struct DeviceGuard {
+  int prev = -1;
+  DeviceGuard() {
+    if (cudaGetDevice(&prev) != cudaSuccess) {
+      prev = -1;
+      (void)cudaGetLastError();
+    }
+  }
+  ~DeviceGuard() {
+    int cur = -1;
+    if (prev >= 0 && cudaGetDevice(&cur) == cudaSuccess && cur != prev) (void)cudaSetDevice(prev);
+  }
 };
 
 // Never destroyed: tearing down streams from static destructors races the
@@ -376,6 +518,7 @@ struct DeviceState {
 std::mutex g_states_mu;
 std::vector<DeviceState*>* g_states = nullptr;
 
+// The device's state (created at first use) with `device` made current.
 int state_for(int device, DeviceState** out) {
   const Probe& p = probe();
   if (p.error != 0) return p.error;
@@ -388,39 +531,98 @@ int state_for(int device, DeviceState** out) {
     std::unique_ptr<DeviceState> ns(new DeviceState());
     ns->device = device;
     ARELU_TRY(cudaDeviceGetAttribute(&ns->sm_count, cudaDevAttrMultiProcessorCount, device));
+    int pools = 0;
+    if (cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, device) != cudaSuccess) {
+      (void)cudaGetLastError();
+      pools = 0;
+    }
+    ns->pools = pools != 0;
     ARELU_TRY(cudaStreamCreateWithFlags(&ns->stream, cudaStreamNonBlocking));
+    ARELU_TRY(cudaMalloc(reinterpret_cast<void**>(&ns->done_counter), sizeof(unsigned)));
+    ARELU_TRY(cudaMemset(ns->done_counter, 0, sizeof(unsigned)));
+    void* ring = nullptr;
+    ARELU_TRY(cudaMallocHost(&ring, kRingBytes));
+    ns->ring.base = static_cast<char*>(ring);
+    ns->ring.cap = kRingBytes;
     s = ns.release();
   }
   *out = s;
+  if (int e = s->dead.load()) return e;
   return cudaSetDevice(device) == cudaSuccess ? 0 : fail(cudaErrorInvalidDevice);
 }
 
-// Grows a scratch buffer; waits for the stream first, since enqueued work
-// may still read the old one.
+// Device scratch that only grows. With stream-ordered allocation the old
+// buffer is freed in stream order (after the work that still reads it) and
+// nothing waits; without it, the stream is synchronized first.
+int device_alloc(DeviceState* s, void** p, size_t bytes) {
+  if (s->pools) ARELU_TRY(cudaMallocAsync(p, bytes, s->stream));
+  else ARELU_TRY(cudaMalloc(p, bytes));
+  return 0;
+}
+void device_release(DeviceState* s, void* p) {
+  if (p == nullptr) return;
+  if (s->pools) (void)cudaFreeAsync(p, s->stream);
+  else {
+    (void)cudaStreamSynchronize(s->stream);
+    (void)cudaFree(p);
+  }
+  (void)cudaGetLastError();
+}
+
 template <typename T>
 int grow_device(DeviceState* s, T** p, size_t* cap, size_t need) {
   if (need <= *cap) return 0;
   const size_t want = std::max(need, *cap * 2);
-  ARELU_TRY(cudaStreamSynchronize(s->stream));
-  if (*p != nullptr) cudaFree(*p);
-  *p = nullptr;
-  *cap = 0;
-  ARELU_TRY(cudaMalloc(reinterpret_cast<void**>(p), want * sizeof(T)));
+  void* fresh = nullptr;
+  if (int e = device_alloc(s, &fresh, want * sizeof(T))) return e;
+  device_release(s, *p);
+  *p = static_cast<T*>(fresh);
   *cap = want;
   return 0;
 }
 
-int grow_sums(DeviceState* s, size_t need) {
-  if (need <= s->sums_cap) return 0;
-  ARELU_TRY(cudaStreamSynchronize(s->stream));
-  if (s->d_sums != nullptr) cudaFree(s->d_sums);
-  if (s->h_sums != nullptr) cudaFreeHost(s->h_sums);
-  s->d_sums = nullptr;
-  s->h_sums = nullptr;
-  s->sums_cap = 0;
-  ARELU_TRY(cudaMalloc(reinterpret_cast<void**>(&s->d_sums), need * sizeof(double)));
-  ARELU_TRY(cudaMallocHost(reinterpret_cast<void**>(&s->h_sums), need * sizeof(double)));
-  s->sums_cap = need;
+// Reserves `bytes` of the pinned ring (16-byte aligned) for one call; the
+// call's completion callback releases up to *end. Waits only when more than
+// the ring's size is in flight; a request larger than the ring replaces it
+// with a larger one once it is idle.
+int ring_reserve(DeviceState* s, size_t bytes, char** ptr, uint64_t* end) {
+  Ring& r = s->ring;
+  bytes = (bytes + 15) & ~size_t(15);
+  if (bytes > r.cap) {
+    // Rare (hundreds of thousands of channels): wait for idle, then grow.
+    for (;;) {
+      std::unique_lock<std::mutex> l(r.m);
+      if (r.tail == r.head) break;
+      r.cv.wait_for(l, std::chrono::milliseconds(50));
+      l.unlock();
+      if (int e = s->dead.load()) return e;
+      const cudaError_t q = cudaStreamQuery(s->stream);
+      if (q != cudaSuccess && q != cudaErrorNotReady) return note(s, fail(q));
+    }
+    void* fresh = nullptr;
+    size_t cap = r.cap;
+    while (cap < bytes) cap *= 2;
+    ARELU_TRY(cudaMallocHost(&fresh, cap));
+    (void)cudaFreeHost(r.base);
+    r.base = static_cast<char*>(fresh);
+    r.cap = cap;
+  }
+  uint64_t pos = r.head;
+  const size_t off = pos % r.cap;
+  if (off + bytes > r.cap) pos += r.cap - off;  // wrap: skip the ring's end
+  const uint64_t stop = pos + bytes;
+  for (;;) {
+    std::unique_lock<std::mutex> l(r.m);
+    if (stop - r.tail <= r.cap) break;
+    r.cv.wait_for(l, std::chrono::milliseconds(50));
+    l.unlock();
+    if (int e = s->dead.load()) return e;
+    const cudaError_t q = cudaStreamQuery(s->stream);
+    if (q != cudaSuccess && q != cudaErrorNotReady) return note(s, fail(q));
+  }
+  r.head = stop;
+  *ptr = r.base + pos % r.cap;
+  *end = stop;
   return 0;
 }
 
@@ -447,7 +649,9 @@ struct Plan {
   size_t partial_per = 0;   // partials per channel
 };
 
-Plan make_plan(KArgs& k) {
+// The plan depends on the layout and the device's SM count only, so a call's
+// summation order is the same on every run on a device.
+Plan make_plan(KArgs& k, int sm_count) {
   Plan p;
   const bool al = aligned16(k.x) && aligned16(k.out) && (k.g == nullptr || aligned16(k.g));
   if (k.channels == 1) {
@@ -457,7 +661,7 @@ Plan make_plan(KArgs& k) {
     return p;
   }
   const size_t period = k.channels * k.inner, outer = k.n / period;
-  if (k.inner >= kRowMin || outer < kColsMinOuter) {
+  if (k.inner >= kRowMin) {
     p.mode = kRows;
     p.vec = al && k.inner % 4 == 0 ? 4 : 1;
     k.chunks_per_row = ceil_div(k.inner, kChunk);
@@ -473,9 +677,15 @@ Plan make_plan(KArgs& k) {
   k.cols_v = period / p.vec;
   k.tx = std::min<size_t>(kThreads, k.cols_v);
   k.ty = kThreads / k.tx;
-  k.band = std::max<size_t>(k.ty * 16, kBandMin);
-  k.nbands = ceil_div(outer, k.band);
   k.ntiles = ceil_div(k.cols_v, k.tx);
+  // Bands of rows sized so that there are about kItemsPerSm block items per
+  // SM (the GPU fills at layer shapes like [32,14,14,512]), each thread
+  // walking at least one row and at most kBandMax rows per band.
+  const size_t want_bands = std::max<size_t>(1, ceil_div(size_t(sm_count) * kItemsPerSm, k.ntiles));
+  size_t band = ceil_div(outer, want_bands);
+  band = std::min(std::max(band, k.ty), std::max(kBandMax, k.ty));
+  k.band = ceil_div(band, k.ty) * k.ty;
+  k.nbands = ceil_div(outer, k.band);
   p.work = k.nbands * k.ntiles;
   p.partial_per = k.nbands * k.inner;
   return p;
@@ -504,16 +714,51 @@ unsigned grid_for(DeviceState* s, const Plan& p, KernelFn fn) {
   return static_cast<unsigned>(std::max<size_t>(1, std::min(cap, need)));
 }
 
-std::vector<Coeffs> host_coeffs(size_t channels, const float* alpha, const float* beta) {
-  std::vector<Coeffs> co(channels);
-  for (size_t c = 0; c < channels; ++c) co[c] = arelu::make_coeffs(alpha[c], beta[c]);
-  return co;
+
+// A host callback's job: finish the host-side writes, give back the ring
+// space, then report.
+struct Job {
+  DeviceState* s = nullptr;
+  Done done = nullptr;
+  void* user = nullptr;
+  uint64_t ring_end = 0;  // 0: no ring space held
+  // backward: copy the sums out of the ring
+  const double* sums_src = nullptr;
+  double* sums_dst = nullptr;
+  size_t sums_count = 0;
+};
+
+void CUDART_CB on_done(cudaStream_t, cudaError_t status, void* p) {
+  Job* job = static_cast<Job*>(p);
+  if (status == cudaSuccess && job->sums_dst != nullptr)
+    std::memcpy(job->sums_dst, job->sums_src, job->sums_count * sizeof(double));
+  if (status != cudaSuccess) note(job->s, static_cast<int>(status));
+  if (job->ring_end != 0) job->s->ring.release(job->ring_end);
+  if (job->done != nullptr) job->done(static_cast<int>(status), job->user);
+  delete job;
 }
 
-// Enqueues the first pass (and for backward, the second pass and the copy of
-// the sums into s->h_sums). Called with s->mu held.
+// On an enqueue failure before the job's callback was queued: waits for the
+// work queued so far (so nothing still reads or writes the ring or host
+// memory the caller is about to release), then gives the job's ring space
+// back. On a dead device the wait cannot be trusted: the ring is then
+// simply never used again.
+int abandon(DeviceState* s, Job* job, int err) {
+  note(s, err);
+  if (s->dead.load() == 0) {
+    (void)cudaStreamSynchronize(s->stream);
+    (void)cudaGetLastError();
+    if (job->ring_end != 0) s->ring.release(job->ring_end);
+  }
+  delete job;
+  return err;
+}
+
+// Enqueues the first pass, and for backward the second pass and the copy
+// of the sums into the ring (job->sums_src). Called with s->mu held; on
+// success the caller queues the job (on_done).
 template <bool kBwd>
-int enqueue(DeviceState* s, const float* x, const float* g, float* out, const Layout& l,
+int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out, const Layout& l,
             const float* alpha, const float* beta) {
   (void)cudaGetLastError();
   KArgs k{};
@@ -523,24 +768,34 @@ int enqueue(DeviceState* s, const float* x, const float* g, float* out, const La
   k.n = l.n;
   k.channels = l.channels;
   k.inner = l.channels == 1 ? 1 : l.inner;
-  const std::vector<Coeffs> co = host_coeffs(l.channels, alpha, beta);
-  k.c0 = co[0];
-  if (kBwd) ARELU_TRY(static_cast<cudaError_t>(grow_sums(s, 2 * l.channels)));
-  if (l.n == 0) {
-    if (kBwd) {
-      for (size_t c = 0; c < l.channels; ++c) {
-        s->h_sums[c] = arelu::finish_dalpha(co[c], 0.0);
-        s->h_sums[l.channels + c] = arelu::finish_dbeta(co[c], 0.0);
-      }
+  k.c0 = arelu::make_coeffs(alpha[0], beta[0]);
+  const bool per_channel = l.channels > 1;
+  const size_t coeff_bytes = per_channel ? l.channels * sizeof(Coeffs) : 0;
+  const size_t sums_bytes = kBwd ? 2 * l.channels * sizeof(double) : 0;
+  char* host = nullptr;
+  if (coeff_bytes + sums_bytes > 0) {
+    if (int e = ring_reserve(s, ((coeff_bytes + 15) & ~size_t(15)) + sums_bytes, &host, &job->ring_end)) return e;
+  }
+  Coeffs* hco = reinterpret_cast<Coeffs*>(host);
+  double* hsums = reinterpret_cast<double*>(host + ((coeff_bytes + 15) & ~size_t(15)));
+  if (per_channel)
+    for (size_t c = 0; c < l.channels; ++c) hco[c] = arelu::make_coeffs(alpha[c], beta[c]);
+  if (kBwd && l.n == 0) {
+    // Nothing to sum: the results are known on the host. Written straight
+    // into the ring slot; the job copies them out in stream order.
+    for (size_t c = 0; c < l.channels; ++c) {
+      const Coeffs co = per_channel ? hco[c] : k.c0;
+      hsums[c] = arelu::finish_dalpha(co, 0.0);
+      hsums[l.channels + c] = arelu::finish_dbeta(co, 0.0);
     }
+    job->sums_src = hsums;
     return 0;
   }
-  const Plan p = make_plan(k);
-  if (l.channels > 1) {
+  if (l.n == 0) return 0;
+  const Plan p = make_plan(k, s->sm_count);
+  if (per_channel) {
     ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->coeffs, &s->coeffs_cap, l.channels)));
-    // Pageable source: the runtime stages it before returning, stream-ordered.
-    ARELU_TRY(cudaMemcpyAsync(s->coeffs, co.data(), l.channels * sizeof(Coeffs),
-                              cudaMemcpyHostToDevice, s->stream));
+    ARELU_TRY(cudaMemcpyAsync(s->coeffs, hco, coeff_bytes, cudaMemcpyHostToDevice, s->stream));
     k.coeffs = s->coeffs;
   }
   const KernelFn fn = kernel_for<kBwd>(p);
@@ -549,42 +804,164 @@ int enqueue(DeviceState* s, const float* x, const float* g, float* out, const La
   if (kBwd) {
     if (p.mode == kFlat) per = grid;
     ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->partial, &s->partial_cap, per * l.channels)));
+    ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->d_sums, &s->sums_cap, 2 * l.channels)));
     k.partial = s->partial;
+    k.red = RArgs{s->partial, per, l.channels, k.coeffs, k.c0, s->d_sums};
+    if (l.channels <= kFoldChannels) k.done_counter = s->done_counter;
   }
   void* args[] = {&k};
   ARELU_TRY(cudaLaunchKernel(fn, dim3(grid), dim3(kThreads), args, 0, s->stream));
   ARELU_TRY(cudaGetLastError());
-  if (kBwd) {
+  if (kBwd && k.done_counter == nullptr) {
     const unsigned rgrid = static_cast<unsigned>(std::min<size_t>(l.channels, 65535));
-    RArgs r{s->partial, per, l.channels, k.coeffs, k.c0, s->d_sums};
+    RArgs r = k.red;
     void* rargs[] = {&r};
     ARELU_TRY(cudaLaunchKernel(&arelu_reduce_kernel, dim3(rgrid), dim3(kThreads), rargs, 0, s->stream));
     ARELU_TRY(cudaGetLastError());
-    ARELU_TRY(cudaMemcpyAsync(s->h_sums, s->d_sums, 2 * l.channels * sizeof(double),
-                              cudaMemcpyDeviceToHost, s->stream));
+  }
+  if (kBwd) {
+    ARELU_TRY(cudaMemcpyAsync(hsums, s->d_sums, sums_bytes, cudaMemcpyDeviceToHost, s->stream));
+    job->sums_src = hsums;
   }
   return 0;
 }
 
-// A host callback's job: finish the host-side writes, then report.
-struct Job {
+// Enqueues the work and its job; on failure nothing queued still touches
+// the caller's memory and `done` is never called.
+template <bool kBwd>
+int submit(DeviceState* s, const float* x, const float* g, float* out, const Layout& l, const float* alpha,
+           const float* beta, double* sums, Done done, void* user) {
+  Job* job = new Job();
+  job->s = s;
+  job->done = done;
+  job->user = user;
+  std::lock_guard<std::mutex> lock(s->mu);
+  if (int e = s->dead.load()) {
+    delete job;
+    return e;
+  }
+  if (int e = enqueue<kBwd>(s, job, x, g, out, l, alpha, beta)) return abandon(s, job, e);
+  if (kBwd) {
+    job->sums_dst = sums;
+    job->sums_count = 2 * l.channels;
+  }
+  // Forward with nothing to report and no ring space held: no callback.
+  if (done == nullptr && job->ring_end == 0 && job->sums_dst == nullptr) {
+    delete job;
+    return 0;
+  }
+  const cudaError_t e = cudaStreamAddCallback(s->stream, on_done, job, 0);
+  if (e != cudaSuccess) return abandon(s, job, fail(e));
+  return 0;
+}
+
+// The synchronous forms wait for their job's callback without holding the
+// device's mutex, so other threads (and the event loop's async calls) keep
+// enqueueing meanwhile.
+struct Waiter {
+  std::mutex m;
+  std::condition_variable cv;
+  bool done = false;
+  int status = 0;
+  std::atomic<int> refs{2};  // the waiting thread and the callback
+  void unref() {
+    if (refs.fetch_sub(1) == 1) delete this;
+  }
+};
+
+void on_waiter(int status, void* user) {
+  Waiter* w = static_cast<Waiter*>(user);
+  {
+    std::lock_guard<std::mutex> l(w->m);
+    w->status = status;
+    w->done = true;
+    w->cv.notify_all();
+  }
+  w->unref();
+}
+
+// Waits for the waiter; gives up (leaving it to the callback, if it ever
+// runs) when the device dies meanwhile.
+int wait_for(DeviceState* s, Waiter* w) {
+  int status = 0;
+  for (;;) {
+    std::unique_lock<std::mutex> l(w->m);
+    if (w->cv.wait_for(l, std::chrono::milliseconds(100), [&] { return w->done; })) {
+      status = w->status;
+      break;
+    }
+    l.unlock();
+    const cudaError_t q = cudaStreamQuery(s->stream);
+    if (q != cudaSuccess && q != cudaErrorNotReady && is_sticky(q)) {
+      status = note(s, fail(q));
+      break;
+    }
+  }
+  w->unref();
+  return note(s, status);
+}
+
+// ---- downloadAsync ----------------------------------------------------------------
+//
+// At call time (JS thread, stream order kept): the source is copied on the
+// device into a stream-ordered temporary, and an event marks that copy. A
+// helper thread per device then copies the temporary to the caller's
+// (pageable) array on the device's copy stream, frees it, and reports.
+// Nothing on the JS thread waits, and the main stream never stalls on host
+// memcpys. When the temporary cannot be had (device memory full, or no
+// stream-ordered allocator), the old path runs: chunks through a pinned
+// staging buffer, each emptied by a stream callback.
+struct DlTask {
+  void* dst = nullptr;
+  void* tmp = nullptr;
+  size_t bytes = 0;
+  cudaEvent_t ready = nullptr;
+  Done done = nullptr;
+  void* user = nullptr;
+};
+
+void downloader(DeviceState* s) {
+  for (;;) {
+    DlTask* t = nullptr;
+    {
+      std::unique_lock<std::mutex> l(s->dl_mu);
+      s->dl_cv.wait(l, [&] { return !s->dl_queue.empty(); });
+      t = s->dl_queue.front();
+      s->dl_queue.pop_front();
+    }
+    (void)cudaSetDevice(s->device);
+    cudaError_t e = cudaStreamWaitEvent(s->copy_stream, t->ready, 0);
+    if (e == cudaSuccess) e = cudaMemcpyAsync(t->dst, t->tmp, t->bytes, cudaMemcpyDeviceToHost, s->copy_stream);
+    const cudaError_t f = cudaFreeAsync(t->tmp, s->copy_stream);
+    const cudaError_t w = cudaStreamSynchronize(s->copy_stream);
+    if (e == cudaSuccess) e = f != cudaSuccess ? f : w;
+    (void)cudaEventDestroy(t->ready);
+    (void)cudaGetLastError();
+    t->done(note(s, static_cast<int>(e)), t->user);
+    delete t;
+    std::lock_guard<std::mutex> l(s->dl_mu);
+    --s->dl_busy;
+    s->dl_cv.notify_all();
+  }
+}
+
+// The fallback: chunks through the pinned staging buffer, in stream order.
+constexpr size_t kStagingBytes = size_t(16) << 20;
+
+struct ChunkJob {
+  DeviceState* s = nullptr;
   Done done = nullptr;
   void* user = nullptr;
   int status = 0;
-  // backward: copy the pinned sums out
-  const double* sums_src = nullptr;
-  double* sums_dst = nullptr;
-  size_t sums_count = 0;
-  // download: one chunk per callback, in stream order
   std::vector<std::pair<char*, size_t>> chunks;  // (dst, bytes)
   size_t next = 0;
   const char* staging = nullptr;
 };
 
 void CUDART_CB on_chunk(cudaStream_t, cudaError_t status, void* p) {
-  Job* job = static_cast<Job*>(p);
+  ChunkJob* job = static_cast<ChunkJob*>(p);
   const auto& ch = job->chunks[job->next++];
-  if (status != cudaSuccess && job->status == 0) job->status = status;
+  if (status != cudaSuccess && job->status == 0) job->status = note(job->s, status);
   if (job->status == 0) std::memcpy(ch.first, job->staging, ch.second);
   if (job->next == job->chunks.size()) {
     job->done(job->status, job->user);
@@ -592,20 +969,42 @@ void CUDART_CB on_chunk(cudaStream_t, cudaError_t status, void* p) {
   }
 }
 
-void CUDART_CB on_done(cudaStream_t, cudaError_t status, void* p) {
-  Job* job = static_cast<Job*>(p);
-  if (status == cudaSuccess && job->sums_dst != nullptr)
-    std::memcpy(job->sums_dst, job->sums_src, job->sums_count * sizeof(double));
-  job->done(static_cast<int>(status), job->user);
-  delete job;
+int download_staged(DeviceState* s, void* dst, const void* src, size_t bytes, Done done, void* user) {
+  if (s->staging == nullptr) ARELU_TRY(cudaMallocHost(reinterpret_cast<void**>(&s->staging), kStagingBytes));
+  ChunkJob* job = new ChunkJob();
+  job->s = s;
+  job->done = done;
+  job->user = user;
+  job->staging = s->staging;
+  for (size_t off = 0; off < bytes; off += kStagingBytes)
+    job->chunks.emplace_back(static_cast<char*>(dst) + off, std::min(kStagingBytes, bytes - off));
+  // The job deletes itself in the last chunk's callback, which may run
+  // before cudaStreamAddCallback returns: nothing below reads the job after
+  // the last one is queued. If queueing fails midway, the queued callbacks
+  // never reach the last chunk; wait for them, then clean up here.
+  const size_t n = job->chunks.size();
+  for (size_t i = 0; i < n; ++i) {
+    const size_t len = std::min(kStagingBytes, bytes - i * kStagingBytes);
+    cudaError_t e = cudaMemcpyAsync(s->staging, static_cast<const char*>(src) + i * kStagingBytes, len,
+                                    cudaMemcpyDeviceToHost, s->stream);
+    if (e == cudaSuccess) e = cudaStreamAddCallback(s->stream, on_chunk, job, 0);
+    if (e != cudaSuccess) {
+      const int err = note(s, fail(e));
+      if (i > 0 && s->dead.load() == 0) (void)cudaStreamSynchronize(s->stream);
+      (void)cudaGetLastError();
+      if (i == 0 || s->dead.load() == 0) delete job;  // a dead device may still run the callbacks
+      return err;
+    }
+  }
+  return 0;
 }
 
-// On an enqueue failure after callbacks were added, waits so that none of
-// them still writes to host memory the caller is about to release.
-int abandon(DeviceState* s, int err) {
-  (void)cudaStreamSynchronize(s->stream);
-  (void)cudaGetLastError();
-  return err;
+int start_downloader(DeviceState* s) {
+  if (s->dl_thread) return 0;
+  ARELU_TRY(cudaStreamCreateWithFlags(&s->copy_stream, cudaStreamNonBlocking));
+  std::thread(downloader, s).detach();
+  s->dl_thread = true;
+  return 0;
 }
 
 }  // namespace
@@ -616,6 +1015,7 @@ const Probe& probe() {
   static Probe p;
   static std::once_flag once;
   std::call_once(once, [] {
+    DeviceGuard guard;
     cudaRuntimeGetVersion(&p.runtime_version);
     if (cudaDriverGetVersion(&p.driver_version) != cudaSuccess) p.driver_version = 0;
     int n = 0;
@@ -630,10 +1030,13 @@ const Probe& probe() {
 
 const char* error_name(int code) { return cudaGetErrorName(static_cast<cudaError_t>(code)); }
 const char* error_string(int code) { return cudaGetErrorString(static_cast<cudaError_t>(code)); }
+bool is_sticky_error(int code) { return is_sticky(code); }
 
+// Properties only: no context, no stream, no scratch on the device.
 int device_props(int device, DeviceProps* out) {
-  DeviceState* s = nullptr;
-  if (int e = state_for(device, &s)) return e;
+  const Probe& p = probe();
+  if (p.error != 0) return p.error;
+  if (device < 0 || device >= p.device_count) return cudaErrorInvalidDevice;
   cudaDeviceProp prop;
   ARELU_TRY(cudaGetDeviceProperties(&prop, device));
   out->name = prop.name;
@@ -645,6 +1048,7 @@ int device_props(int device, DeviceProps* out) {
 }
 
 int mem_info(int device, size_t* free_bytes, size_t* total_bytes) {
+  DeviceGuard guard;
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
   ARELU_TRY(cudaMemGetInfo(free_bytes, total_bytes));
@@ -652,6 +1056,7 @@ int mem_info(int device, size_t* free_bytes, size_t* total_bytes) {
 }
 
 int buffer_alloc(int device, size_t bytes, void** ptr) {
+  DeviceGuard guard;
   *ptr = nullptr;
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
@@ -662,151 +1067,193 @@ int buffer_alloc(int device, size_t bytes, void** ptr) {
 
 int buffer_free(int device, void* ptr) {
   if (ptr == nullptr) return 0;
+  DeviceGuard guard;
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
-  std::lock_guard<std::mutex> lock(s->mu);
-  // Enqueued work may still use the buffer.
-  const cudaError_t w = cudaStreamSynchronize(s->stream);
+  // cudaFree waits for the device: enqueued work may still use the buffer.
   const cudaError_t f = cudaFree(ptr);
-  if (w != cudaSuccess) return fail(w);
-  if (f != cudaSuccess) return fail(f);
+  if (f != cudaSuccess) return note(s, fail(f));
   return 0;
 }
 
+// Plain copies need no ring space, so they are enqueued without the
+// device's mutex (the runtime's own calls are thread-safe) and never hold
+// it while they wait.
 int upload(int device, void* dst, const void* src, size_t bytes) {
+  DeviceGuard guard;
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
   if (bytes == 0) return 0;
-  std::lock_guard<std::mutex> lock(s->mu);
-  ARELU_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s->stream));
-  ARELU_TRY(cudaStreamSynchronize(s->stream));
+  ARELU_TRY(static_cast<cudaError_t>(note(s, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s->stream))));
+  ARELU_TRY(static_cast<cudaError_t>(note(s, cudaStreamSynchronize(s->stream))));
   return 0;
 }
 
+// A copy to pageable memory returns once it is done (CUDA's rule).
 int download(int device, void* dst, const void* src, size_t bytes) {
+  DeviceGuard guard;
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
-  std::lock_guard<std::mutex> lock(s->mu);
-  if (bytes != 0) ARELU_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s->stream));
-  ARELU_TRY(cudaStreamSynchronize(s->stream));
+  if (bytes != 0)
+    ARELU_TRY(static_cast<cudaError_t>(note(s, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s->stream))));
+  ARELU_TRY(static_cast<cudaError_t>(note(s, cudaStreamSynchronize(s->stream))));
   return 0;
 }
 
 int copy(int device, void* dst, const void* src, size_t bytes) {
+  DeviceGuard guard;
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
   if (bytes == 0 || dst == src) return 0;
-  std::lock_guard<std::mutex> lock(s->mu);
-  ARELU_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s->stream));
+  ARELU_TRY(static_cast<cudaError_t>(note(s, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s->stream))));
   return 0;
 }
 
 int synchronize(int device) {
+  DeviceGuard guard;
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
-  ARELU_TRY(cudaStreamSynchronize(s->stream));
+  ARELU_TRY(static_cast<cudaError_t>(note(s, cudaStreamSynchronize(s->stream))));
   return 0;
 }
 
 int forward(int device, const float* x, float* y, const Layout& layout, const float* alpha,
             const float* beta) {
+  DeviceGuard guard;
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
-  std::lock_guard<std::mutex> lock(s->mu);
-  return enqueue<false>(s, x, nullptr, y, layout, alpha, beta);
+  return submit<false>(s, x, nullptr, y, layout, alpha, beta, nullptr, nullptr, nullptr);
 }
 
 int backward(int device, const float* x, const float* g, float* dx, const Layout& layout,
              const float* alpha, const float* beta, double* sums) {
+  DeviceGuard guard;
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
-  // Held until the sums are read: no other call may reuse h_sums meanwhile.
-  std::lock_guard<std::mutex> lock(s->mu);
-  if (int e = enqueue<true>(s, x, g, dx, layout, alpha, beta)) return e;
-  ARELU_TRY(cudaStreamSynchronize(s->stream));
-  std::memcpy(sums, s->h_sums, 2 * layout.channels * sizeof(double));
-  return 0;
-}
-
-namespace {
-
-// Queues `job` to complete through on_done after the work queued so far;
-// on failure the job is deleted and the CUDA error returned.
-int queue_done(DeviceState* s, Job* job) {
-  const cudaError_t e = cudaStreamAddCallback(s->stream, on_done, job, 0);
-  if (e != cudaSuccess) {
-    delete job;
-    return fail(e);
+  Waiter* w = new Waiter();
+  if (int e = submit<true>(s, x, g, dx, layout, alpha, beta, sums, on_waiter, w)) {
+    delete w;
+    return e;
   }
-  return 0;
+  return wait_for(s, w);
 }
-
-Job* new_job(Done done, void* user) {
-  Job* job = new Job();
-  job->done = done;
-  job->user = user;
-  return job;
-}
-
-}  // namespace
 
 int forward_async(int device, const float* x, float* y, const Layout& layout, const float* alpha,
                   const float* beta, Done done, void* user) {
+  DeviceGuard guard;
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
-  std::lock_guard<std::mutex> lock(s->mu);
-  if (int e = enqueue<false>(s, x, nullptr, y, layout, alpha, beta)) return e;
-  return queue_done(s, new_job(done, user));
+  return submit<false>(s, x, nullptr, y, layout, alpha, beta, nullptr, done, user);
 }
 
 int backward_async(int device, const float* x, const float* g, float* dx, const Layout& layout,
                    const float* alpha, const float* beta, double* sums, Done done, void* user) {
+  DeviceGuard guard;
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
-  std::lock_guard<std::mutex> lock(s->mu);
-  if (int e = enqueue<true>(s, x, g, dx, layout, alpha, beta)) return e;
-  Job* job = new_job(done, user);
-  job->sums_src = s->h_sums;
-  job->sums_dst = sums;
-  job->sums_count = 2 * layout.channels;
-  if (layout.n == 0) {  // sums were written on the host: copy them now
-    std::memcpy(sums, s->h_sums, job->sums_count * sizeof(double));
-    job->sums_dst = nullptr;
-  }
-  return queue_done(s, job);
+  return submit<true>(s, x, g, dx, layout, alpha, beta, sums, done, user);
 }
 
 int download_async(int device, void* dst, const void* src, size_t bytes, Done done, void* user) {
+  DeviceGuard guard;
   DeviceState* s = nullptr;
   if (int e = state_for(device, &s)) return e;
   std::lock_guard<std::mutex> lock(s->mu);
-  if (bytes == 0) return queue_done(s, new_job(done, user));
-  if (s->staging == nullptr) ARELU_TRY(cudaMallocHost(reinterpret_cast<void**>(&s->staging), kStagingBytes));
-  Job* job = new_job(done, user);
-  job->staging = s->staging;
-  for (size_t off = 0; off < bytes; off += kStagingBytes)
-    job->chunks.emplace_back(static_cast<char*>(dst) + off, std::min(kStagingBytes, bytes - off));
-  // The job deletes itself after the last chunk's callback. If enqueueing
-  // fails midway, the queued callbacks never reach the last chunk (so never
-  // report or delete); wait for them, then clean up here.
-  size_t queued = 0;
-  for (size_t i = 0; i < job->chunks.size(); ++i) {
-    cudaError_t e = cudaMemcpyAsync(s->staging, static_cast<const char*>(src) + i * kStagingBytes,
-                                    job->chunks[i].second, cudaMemcpyDeviceToHost, s->stream);
-    if (e == cudaSuccess) e = cudaStreamAddCallback(s->stream, on_chunk, job, 0);
+  if (bytes == 0) {
+    Job* job = new Job();
+    job->s = s;
+    job->done = done;
+    job->user = user;
+    const cudaError_t e = cudaStreamAddCallback(s->stream, on_done, job, 0);
     if (e != cudaSuccess) {
-      const int err = fail(e);
-      if (queued == 0) {
-        delete job;
-        return err;
-      }
-      abandon(s, err);
       delete job;
-      return err;
+      return note(s, fail(e));
     }
-    ++queued;
+    return 0;
   }
+  if (s->pools) {
+    if (int e = start_downloader(s)) return note(s, e);
+    void* tmp = nullptr;
+    cudaError_t e = cudaMallocAsync(&tmp, bytes, s->stream);
+    if (e == cudaSuccess) {
+      cudaEvent_t ready = nullptr;
+      e = cudaMemcpyAsync(tmp, src, bytes, cudaMemcpyDeviceToDevice, s->stream);
+      if (e == cudaSuccess) e = cudaEventCreateWithFlags(&ready, cudaEventDisableTiming);
+      if (e == cudaSuccess) {
+        e = cudaEventRecord(ready, s->stream);
+        if (e != cudaSuccess) (void)cudaEventDestroy(ready);
+      }
+      if (e != cudaSuccess) {
+        (void)cudaFreeAsync(tmp, s->stream);
+        return note(s, fail(e));
+      }
+      DlTask* t = new DlTask();
+      t->dst = dst;
+      t->tmp = tmp;
+      t->bytes = bytes;
+      t->ready = ready;
+      t->done = done;
+      t->user = user;
+      std::lock_guard<std::mutex> l(s->dl_mu);
+      s->dl_queue.push_back(t);
+      ++s->dl_busy;
+      s->dl_cv.notify_all();
+      return 0;
+    }
+    if (e != cudaErrorMemoryAllocation) return note(s, fail(e));
+    (void)cudaGetLastError();  // no room for the temporary: the staged path
+  }
+  return download_staged(s, dst, src, bytes, done, user);
+}
+
+int event_record(int device, void** event) {
+  DeviceGuard guard;
+  *event = nullptr;
+  DeviceState* s = nullptr;
+  if (int e = state_for(device, &s)) return e;
+  cudaEvent_t ev = nullptr;
+  ARELU_TRY(cudaEventCreateWithFlags(&ev, 0));
+  std::lock_guard<std::mutex> lock(s->mu);
+  const cudaError_t e = cudaEventRecord(ev, s->stream);
+  if (e != cudaSuccess) {
+    (void)cudaEventDestroy(ev);
+    return note(s, fail(e));
+  }
+  *event = ev;
   return 0;
+}
+
+int event_elapsed_ms(void* start, void* stop, float* ms) {
+  ARELU_TRY(cudaEventSynchronize(static_cast<cudaEvent_t>(stop)));
+  ARELU_TRY(cudaEventElapsedTime(ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(stop)));
+  return 0;
+}
+
+void event_destroy(void* event) {
+  if (event != nullptr) (void)cudaEventDestroy(static_cast<cudaEvent_t>(event));
+}
+
+// Environment teardown: waits until no queued work or download still writes
+// to host memory. A dead device is not waited for.
+void quiesce() {
+  std::vector<DeviceState*> all;
+  {
+    std::lock_guard<std::mutex> lock(g_states_mu);
+    if (g_states == nullptr) return;
+    for (DeviceState* s : *g_states)
+      if (s != nullptr) all.push_back(s);
+  }
+  DeviceGuard guard;
+  for (DeviceState* s : all) {
+    if (s->dead.load() != 0) continue;
+    (void)cudaSetDevice(s->device);
+    (void)cudaStreamSynchronize(s->stream);
+    std::unique_lock<std::mutex> l(s->dl_mu);
+    s->dl_cv.wait(l, [&] { return s->dl_busy == 0 || s->dead.load() != 0; });
+    l.unlock();
+    (void)cudaStreamSynchronize(s->stream);  // callbacks queued by the downloads' own jobs
+    (void)cudaGetLastError();
+  }
 }
 
 }  // namespace arelu_cuda

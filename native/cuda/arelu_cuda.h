@@ -7,7 +7,14 @@
 // Ordering: each device has one stream. Kernels, copies and callbacks are
 // enqueued on it in call order, so work from successive calls never races.
 // forward() and copy() only enqueue; backward(), upload() and download()
-// wait for their own results; synchronize() waits for everything.
+// wait for their own results; synchronize() waits for everything. No call
+// holds a lock while it waits for the device, and every call restores the
+// calling thread's current device.
+//
+// Errors: a non-sticky error (out of memory, invalid value) fails that call
+// only. A sticky error (illegal address, launch failure: the CUDA context is
+// then unusable for the rest of the process) marks the device dead: every
+// later call on it returns that error at once.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +33,7 @@ const Probe& probe();
 
 const char* error_name(int code);
 const char* error_string(int code);
+bool is_sticky_error(int code);
 
 struct DeviceProps {
   std::string name;
@@ -72,7 +80,20 @@ int forward_async(int device, const float* x, float* y, const Layout& layout, co
                   const float* beta, Done done, void* user);
 int backward_async(int device, const float* x, const float* g, float* dx, const Layout& layout,
                    const float* alpha, const float* beta, double* sums, Done done, void* user);
-// Device-to-host through pinned staging in chunks, stream-ordered.
+// Device-to-host, stream-ordered: a device-side copy into a temporary at
+// call time, then a helper thread copies it to dst (nothing blocks the
+// caller); through pinned staging in chunks when no temporary fits.
 int download_async(int device, void* dst, const void* src, size_t bytes, Done done, void* user);
+
+// GPU-side timing for the benchmark: an event recorded on the device's
+// stream after the work queued so far; elapsed milliseconds between two
+// (waits for the later one).
+int event_record(int device, void** event);
+int event_elapsed_ms(void* start, void* stop, float* ms);
+void event_destroy(void* event);
+
+// For environment teardown: returns once no queued work, callback or
+// download of a live device still writes to host memory.
+void quiesce();
 
 }  // namespace arelu_cuda
