@@ -581,6 +581,18 @@ int grow_device(DeviceState* s, T** p, size_t* cap, size_t need) {
   return 0;
 }
 
+// Timed waits go through the system clock: libstdc++'s steady-clock waits
+// call pthread_cond_clockwait (GLIBC_2.30), which would raise the prebuilt
+// binary's glibc floor (test/80.prebuilds checks it). These are 50-100 ms
+// polls, so a jump of the wall clock only lengthens or shortens one poll.
+template <class Pred>
+bool wait_ms(std::condition_variable& cv, std::unique_lock<std::mutex>& l, int ms, Pred pred) {
+  return cv.wait_until(l, std::chrono::system_clock::now() + std::chrono::milliseconds(ms), pred);
+}
+inline void wait_ms(std::condition_variable& cv, std::unique_lock<std::mutex>& l, int ms) {
+  cv.wait_until(l, std::chrono::system_clock::now() + std::chrono::milliseconds(ms));
+}
+
 // Reserves `bytes` of the pinned ring (16-byte aligned) for one call; the
 // call's completion callback releases up to *end. Waits only when more than
 // the ring's size is in flight; a request larger than the ring replaces it
@@ -593,7 +605,7 @@ int ring_reserve(DeviceState* s, size_t bytes, char** ptr, uint64_t* end) {
     for (;;) {
       std::unique_lock<std::mutex> l(r.m);
       if (r.tail == r.head) break;
-      r.cv.wait_for(l, std::chrono::milliseconds(50));
+      wait_ms(r.cv, l, 50);
       l.unlock();
       if (int e = s->dead.load()) return e;
       const cudaError_t q = cudaStreamQuery(s->stream);
@@ -614,7 +626,7 @@ int ring_reserve(DeviceState* s, size_t bytes, char** ptr, uint64_t* end) {
   for (;;) {
     std::unique_lock<std::mutex> l(r.m);
     if (stop - r.tail <= r.cap) break;
-    r.cv.wait_for(l, std::chrono::milliseconds(50));
+    wait_ms(r.cv, l, 50);
     l.unlock();
     if (int e = s->dead.load()) return e;
     const cudaError_t q = cudaStreamQuery(s->stream);
@@ -886,7 +898,7 @@ int wait_for(DeviceState* s, Waiter* w) {
   int status = 0;
   for (;;) {
     std::unique_lock<std::mutex> l(w->m);
-    if (w->cv.wait_for(l, std::chrono::milliseconds(100), [&] { return w->done; })) {
+    if (wait_ms(w->cv, l, 100, [&] { return w->done; })) {
       status = w->status;
       break;
     }
