@@ -62,10 +62,10 @@ CpuCall parse_call(const Napi::CallbackInfo& info, bool backward) {
   call.alpha = param_array_arg(info, alpha_i, "alpha", call.layout.channels);
   call.beta = param_array_arg(info, beta_i, "beta", call.layout.channels);
   if (backward) {
-    Napi::Float64Array sums = float64_arg(info, i++, "sums");
-    if (sums.ElementLength() != 2 * call.layout.channels)
+    const F64View sums = float64_arg(info, i++, "sums");
+    if (sums.length != 2 * call.layout.channels)
       throw_range(env, "Expected sums to have 2 * channels values");
-    call.sums = sums.Data();
+    call.sums = sums.data;
   }
   call.x = x.data;
   call.g = g.data;

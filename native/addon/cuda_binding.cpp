@@ -362,9 +362,9 @@ GpuCall parse_call(const Napi::CallbackInfo& info, bool backward) {
   call.alpha = params_arg(info, alpha_i, "alpha", l.channels);
   call.beta = params_arg(info, beta_i, "beta", l.channels);
   if (backward) {
-    Napi::Float64Array sums = float64_arg(info, i++, "sums");
-    if (sums.ElementLength() != 2 * l.channels) throw_range(env, "Expected sums to have 2 * channels values");
-    call.sums = sums.Data();
+    const F64View sums = float64_arg(info, i++, "sums");
+    if (sums.length != 2 * l.channels) throw_range(env, "Expected sums to have 2 * channels values");
+    call.sums = sums.data;
   }
   call.device = x->device;
   call.x = static_cast<const float*>(x->ptr);
