@@ -483,18 +483,29 @@ async function main() {
       if (dev) dev.free();
     }
 
+    // Inputs of n elements and the forward/backward calls (preallocated out)
+    // for one layout, as the paired ratios below time them against a copy.
+    const pairedCase = (n) => {
+      const x = new Float32Array(n), dy = new Float32Array(n), out = new Float32Array(n), dst = new Float32Array(n);
+      fillRandom(x, 12345 + n); fillRandom(dy, 777 + n);
+      const calls = (lay) => {
+        const L = lay ? layoutFor(n, lay) : null;
+        const p = L ? { alpha: new Float32Array(L.C).fill(0.5), beta: new Float32Array(L.C).fill(1) } : { alpha, beta };
+        const o = L ? { out, shape: L.shape, channelAxis: L.channelAxis } : { out };
+        return { forward: () => arelu.forward(x, p, o), backward: () => { arelu.backward(x, dy, p, o); } };
+      };
+      return { x, dst, calls };
+    };
+
     // ---- SPEC §7 CPU ratios at the largest size, copy and arelu timed back to back.
     const paired = [];
     {
       const n = Math.max(...opts.sizes);
-      const x = new Float32Array(n), dy = new Float32Array(n), out = new Float32Array(n), dst = new Float32Array(n);
-      fillRandom(x, 12345 + n); fillRandom(dy, 777 + n);
+      const { x, dst, calls } = pairedCase(n);
       for (const lay of layouts) {
-        const L = lay ? layoutFor(n, lay) : null;
-        const p = L ? { alpha: new Float32Array(L.C).fill(0.5), beta: new Float32Array(L.C).fill(1) } : { alpha, beta };
-        const o = L ? { out, shape: L.shape, channelAxis: L.channelAxis } : { out };
+        const call = calls(lay);
         for (const op of ['forward', 'backward']) {
-          const f = op === 'forward' ? () => arelu.forward(x, p, o) : () => { arelu.backward(x, dy, p, o); };
+          const f = call[op];
           const ref = measurements.find((m) => m.row === `arelu-cpu-auto${lay ? `-${lay}` : ''}` && m.op === op && m.n === n);
           const k = Math.max(1, Math.ceil(Math.min(1, opts.timeMs / 20) / ref.medianMs));
           for (const copyRow of ['copy-set', 'copy-parallel']) {
@@ -511,16 +522,13 @@ async function main() {
     // thread and with all threads, each against TypedArray.set of the same n.
     const cacheRatios = [];
     for (const n of opts.sizes.filter((s) => s >= CACHE_MIN && s <= CACHE_MAX)) {
-      const x = new Float32Array(n), dy = new Float32Array(n), out = new Float32Array(n), dst = new Float32Array(n);
-      fillRandom(x, 12345 + n); fillRandom(dy, 777 + n);
+      const { x, dst, calls } = pairedCase(n);
       for (const lay of layouts) {
-        const L = lay ? layoutFor(n, lay) : null;
-        const p = L ? { alpha: new Float32Array(L.C).fill(0.5), beta: new Float32Array(L.C).fill(1) } : { alpha, beta };
-        const o = L ? { out, shape: L.shape, channelAxis: L.channelAxis } : { out };
+        const call = calls(lay);
         for (const threads of [...new Set([1, allThreads])]) {
           arelu.setNumThreads(threads);
           for (const op of ['forward', 'backward']) {
-            const f = op === 'forward' ? () => arelu.forward(x, p, o) : () => { arelu.backward(x, dy, p, o); };
+            const f = call[op];
             const row = `arelu-cpu-auto${threads === 1 ? '-1t' : ''}${lay ? `-${lay}` : ''}`;
             const ref = measurements.find((m) => m.row === row && m.op === op && m.n === n);
             const k = Math.max(1, Math.ceil(Math.min(1, opts.timeMs / 20) / ref.medianMs));
