@@ -40,7 +40,8 @@ function tfBackend(backend: unknown): TfBackend {
   return b as TfBackend;
 }
 
-function floatInput(inputs: tfc.NamedTensorInfoMap, name: string): tfc.TensorInfo {
+/** @internal A float32 input of an AReLU kernel (both paths), or a TypeError. */
+export function floatInput(inputs: tfc.NamedTensorInfoMap, name: string): tfc.TensorInfo {
   const t = inputs[name];
   if (t === undefined) throw new TypeError(`Expected input '${name}' for the AReLU kernel`);
   if (t.dtype !== 'float32') throw new TypeError(`Expected ${name} of dtype float32 for the AReLU kernel, but received ${t.dtype}`);

@@ -9,7 +9,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import * as core from './index';
 import { registerGradOfGrad } from './tfjs-grad2';
 import { kerasConstants } from './tfjs-keras';
-import { chooseKernels, readsFreshCopy, registeredPath, tagPath, TfjsBackendPath } from './tfjs-tfop';
+import { chooseKernels, floatInput as input, readsFreshCopy, registeredPath, tagPath, TfjsBackendPath } from './tfjs-tfop';
 
 export { TfjsBackendPath } from './tfjs-tfop';
 
@@ -93,13 +93,6 @@ function checkBackend(backend: unknown): BackendIO {
   if (!b || typeof b.readSync !== 'function' || typeof b.write !== 'function')
     throw new TypeError('Expected a tfjs backend with readSync() and write() for the AReLU kernel');
   return b as BackendIO;
-}
-
-function input(inputs: tfc.NamedTensorInfoMap, name: string): tfc.TensorInfo {
-  const t = inputs[name];
-  if (t === undefined) throw new TypeError(`Expected input '${name}' for the ${KERNEL_NAME} kernel`);
-  if (t.dtype !== 'float32') throw new TypeError(`Expected ${name} of dtype float32 for the ${KERNEL_NAME} kernel, but received ${t.dtype}`);
-  return t;
 }
 
 function read(backend: BackendIO, t: tfc.TensorInfo): Float32Array {
