@@ -130,8 +130,28 @@ function deviceOut(c: DeviceCall): DeviceBuffer {
 }
 
 function gradients<T>(dx: T, r: Resolved, sums: Float64Array): Gradients<T> {
-  if (r.perChannel) return { dx, dAlpha: sums.slice(0, r.channels), dBeta: sums.slice(r.channels) };
+  if (r.perChannel) return { dx, dAlpha: sums.subarray(0, r.channels), dBeta: sums.subarray(r.channels) };
   return { dx, dAlpha: sums[0], dBeta: sums[1] };
+}
+
+// Per-channel dAlpha/dBeta are views of fresh, never reused slices of a
+// shared 8 KiB slab when they are small, the way Node pools small Buffers:
+// an ArrayBuffer allocation costs a few microseconds, as much as the kernels
+// of a 16K-element layer (bench/RESULTS.md, "Per-channel calls").
+const POOL_DOUBLES = 1024;
+let pool = new Float64Array(0);
+let poolUsed = 0;
+
+/** Room for the 2 * channels per-channel sums (or the two scalar sums). */
+function perChannelSums(r: Resolved): Float64Array {
+  const n = 2 * r.channels;
+  if (n > POOL_DOUBLES / 2) return new Float64Array(n);
+  if (poolUsed + n > pool.length) {
+    pool = new Float64Array(POOL_DOUBLES);
+    poolUsed = 0;
+  }
+  poolUsed += n;
+  return pool.subarray(poolUsed - n, poolUsed);
 }
 
 // Reused by synchronous scalar-parameter calls (read before returning).
@@ -234,7 +254,7 @@ export function backward(x: Input, dy: Input, params?: Params, opts?: Options): 
     }
   }
   const c = prepare(x, dy, true, params, opts);
-  const sums = c.r.perChannel ? new Float64Array(2 * c.r.channels) : scalarSums;
+  const sums = c.r.perChannel ? perChannelSums(c.r) : scalarSums;
   if (c.r.channels === 0) return gradients(c.kind === 'host' ? c.out : deviceOut(c), c.r, sums);
   if (c.kind === 'host') {
     native.backward(c.x, c.dy!, c.out, c.r.alpha, c.r.beta, c.r.channels, c.r.inner, sums);
@@ -274,7 +294,7 @@ export async function backwardAsync(x: DeviceBuffer, dy: DeviceBuffer, params?: 
 export async function backwardAsync(x: Input, dy: Input, params?: Params, opts?: Options): Promise<Gradients<Input>>;
 export async function backwardAsync(x: Input, dy: Input, params?: Params, opts?: Options): Promise<Gradients<Input>> {
   const c = prepare(x, dy, true, params, opts);
-  const sums = new Float64Array(2 * c.r.channels || 2);
+  const sums = c.r.perChannel ? perChannelSums(c.r) : new Float64Array(2);
   if (c.r.channels === 0) return gradients(c.kind === 'host' ? c.out : deviceOut(c), c.r, sums);
   if (c.kind === 'host') {
     await native.backwardAsync(c.x, c.dy!, c.out, c.r.alpha, c.r.beta, c.r.channels, c.r.inner, sums);

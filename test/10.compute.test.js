@@ -100,6 +100,34 @@ for (const isa of ISAS) {
       });
     }
 
+    it('returns per-channel dAlpha/dBeta that later calls never overwrite (pooled views), sync and async', async function () {
+      const shape = [50, 6], opts = { shape, channelAxis: 1 };
+      const x = h.randomArray(300), dy = h.randomArray(300);
+      const params = (k) => ({ alpha: Array.from({ length: 6 }, (_, c) => 0.1 + 0.01 * (c + k)), beta: new Array(6).fill(k / 10) });
+      const kept = [];
+      for (let k = 0; k < 200; k++) {  // 200 * 12 doubles: several 1024-double slabs
+        const g = k % 3 === 2 ? await arelu.backwardAsync(x, dy, params(k), opts) : arelu.backward(x, dy, params(k), opts);
+        expect(g.dAlpha).to.be.instanceOf(Float64Array).with.length(6);
+        expect(g.dBeta).to.be.instanceOf(Float64Array).with.length(6);
+        kept.push([k, g, Array.from(g.dAlpha), Array.from(g.dBeta)]);
+      }
+      for (const [k, g, da, db] of kept) {
+        const ref = h.reference(x, dy, params(k).alpha, params(k).beta, 6, 1);
+        expect(Array.from(g.dAlpha), `call ${k} dAlpha`).to.deep.equal(da);
+        expect(Array.from(g.dBeta), `call ${k} dBeta`).to.deep.equal(db);
+        for (let c = 0; c < 6; c++) expect(h.sumClose(da[c], ref.dAlpha[c], ref.mag[c]), `call ${k} dAlpha[${c}]`).to.equal(true);
+      }
+      // Writing into one result leaves every other untouched.
+      kept[5][1].dAlpha.fill(7);
+      expect(Array.from(kept[4][1].dBeta)).to.deep.equal(kept[4][3]);
+      expect(Array.from(kept[5][1].dBeta)).to.deep.equal(kept[5][3]);
+      expect(Array.from(kept[6][1].dAlpha)).to.deep.equal(kept[6][2]);
+      // Many channels: a buffer of its own.
+      const big = arelu.backward(h.randomArray(2 * 600), h.randomArray(2 * 600), {
+        alpha: new Array(600).fill(0.5), beta: new Array(600).fill(1) }, { shape: [2, 600], channelAxis: 1 });
+      expect(big.dAlpha.buffer.byteLength).to.equal(2 * 600 * 8);
+    });
+
     it('computes unaligned subarray views and SharedArrayBuffer-backed arrays', function () {
       const n = 70001;
       const base = h.randomArray(n + 3), gbase = h.randomArray(n + 5);

@@ -56,8 +56,6 @@ class SmallArray {
   std::unique_ptr<T[]> heap_;
 };
 
-using CoeffArray = SmallArray<Coeffs, 1>;
-
 struct Plan {
   bool rows = true;
   size_t n = 0, channels = 1, inner = 1;
@@ -116,7 +114,7 @@ struct SlotTables {
   bool finite = true;  // every a and b finite: the kernels' fast forward applies
 };
 
-SlotTables make_slots(const Plan& p, const CoeffArray& co) {
+SlotTables make_slots(const Plan& p, const Coeffs* co) {
   SlotTables t;
   t.a.resize(p.slots);
   t.b.resize(p.slots);
@@ -132,8 +130,75 @@ SlotTables make_slots(const Plan& p, const CoeffArray& co) {
   return t;
 }
 
-void fill_coeffs(CoeffArray& co, size_t channels, const float* alpha, const float* beta) {
-  for (size_t c = 0; c < channels; ++c) co[c] = make_coeffs(alpha[c], beta[c]);
+// Per calling thread, reused from call to call, so that a per-channel call
+// in steady state makes no heap allocation and no exp: the coefficients of
+// the last per-channel parameters seen on this thread (keyed by their bits:
+// equal bits, equal coefficients), the slot tables made from them, and the
+// partial-sum buffers. A call reads and writes only its own thread's
+// workspace; the pool's workers read it while the calling thread waits in
+// run_tasks. Buffers past kKeepBytes are released after the call.
+constexpr size_t kKeepBytes = 1 << 20;
+
+struct Workspace {
+  std::vector<uint32_t> key;  // alpha's bits, then beta's, of `co`
+  std::vector<Coeffs> co;
+  size_t slot_period = 0, slot_inner = 0;  // plan of `st`; 0: none made from `co`
+  SlotTables st;
+  std::vector<double> sums, partial, scratch;
+};
+
+Workspace& workspace() {
+  thread_local Workspace ws;
+  return ws;
+}
+
+template <class T>
+void release_if_large(std::vector<T>& v) {
+  if (v.capacity() * sizeof(T) > kKeepBytes) std::vector<T>().swap(v);
+}
+
+void release_large(Workspace& ws) {
+  release_if_large(ws.sums);
+  release_if_large(ws.partial);
+  release_if_large(ws.scratch);
+  if (ws.co.capacity() * sizeof(Coeffs) > kKeepBytes) {
+    ws = Workspace();
+  } else if (ws.st.a.capacity() * sizeof(float) > kKeepBytes) {
+    ws.st = SlotTables();
+    ws.slot_period = ws.slot_inner = 0;
+  }
+}
+
+// The coefficients of every channel, from the workspace when this thread's
+// last per-channel call had the same parameter bits.
+const Coeffs* channel_coeffs(Workspace& ws, size_t channels, const float* alpha, const float* beta) {
+  const size_t bytes = channels * sizeof(float);
+  if (ws.co.size() == channels && ws.key.size() == 2 * channels &&
+      std::memcmp(ws.key.data(), alpha, bytes) == 0 &&
+      std::memcmp(ws.key.data() + channels, beta, bytes) == 0)
+    return ws.co.data();
+  ws.slot_period = ws.slot_inner = 0;
+  ws.co.resize(channels);
+  ws.key.resize(2 * channels);
+  std::memcpy(ws.key.data(), alpha, bytes);
+  std::memcpy(ws.key.data() + channels, beta, bytes);
+  for (size_t c = 0; c < channels; ++c) ws.co[c] = make_coeffs(alpha[c], beta[c]);
+  return ws.co.data();
+}
+
+const SlotTables& slot_tables(Workspace& ws, const Plan& p) {
+  if (ws.slot_period != p.period || ws.slot_inner != p.inner || ws.st.a.size() != p.slots) {
+    ws.st = make_slots(p, ws.co.data());
+    ws.slot_period = p.period;
+    ws.slot_inner = p.inner;
+  }
+  return ws.st;
+}
+
+// A zeroed buffer of n values from the workspace.
+double* zeroed(std::vector<double>& v, size_t n) {
+  v.assign(n, 0.0);
+  return v.data();
 }
 
 int max_threads_for(size_t n, size_t serial_below) {
@@ -166,8 +231,10 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
   const Plan p = make_plan(layout);
   if (p.ntasks == 0) return;
   const CpuKernels& k = current_kernels();
-  CoeffArray co(p.channels);
-  fill_coeffs(co, p.channels, alpha, beta);
+  Coeffs one;
+  Workspace* ws = p.channels == 1 ? nullptr : &workspace();
+  const Coeffs* co = ws != nullptr ? channel_coeffs(*ws, p.channels, alpha, beta)
+                                   : &(one = make_coeffs(alpha[0], beta[0]));
   if (p.rows) {
     auto body = [&](size_t task, int) {
       const size_t end = std::min(p.npieces, (task + 1) * p.pieces_per_task);
@@ -177,9 +244,10 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
       }
     };
     run_tasks(p.ntasks, max_threads_for(p.n, kSerialBelowForward), body);
+    if (ws != nullptr) release_large(*ws);
     return;
   }
-  const SlotTables st = make_slots(p, co);
+  const SlotTables& st = slot_tables(*ws, p);
   auto body = [&](size_t task, int) {
     const size_t end = std::min(p.super_rows, (task + 1) * p.rows_per_group);
     for (size_t r = task * p.rows_per_group; r < end; ++r) {
@@ -189,20 +257,26 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
     }
   };
   run_tasks(p.ntasks, max_threads_for(p.n, kSerialBelowForward), body);
+  release_large(*ws);
 }
 
 void cpu_backward(const float* x, const float* g, float* dx, const Layout& layout,
                   const float* alpha, const float* beta, double* dalpha, double* dbeta) {
   const Plan p = make_plan(layout);
   const size_t C = p.channels;
-  SmallArray<double, 1> sum_a(C), sum_b(C);
-  CoeffArray co(C);
-  fill_coeffs(co, C, alpha, beta);
+  Coeffs one;
+  double one_sums[2] = {0.0, 0.0};
+  Workspace* ws = C == 1 ? nullptr : &workspace();
+  const Coeffs* co = ws != nullptr ? channel_coeffs(*ws, C, alpha, beta)
+                                   : &(one = make_coeffs(alpha[0], beta[0]));
+  double* sum_a = ws != nullptr ? zeroed(ws->sums, 2 * C) : one_sums;
+  double* sum_b = sum_a + C;
   const CpuKernels& k = current_kernels();
   const int threads = max_threads_for(p.n, kSerialBelowBackward);
 
   if (p.ntasks > 0 && p.rows) {
-    SmallArray<double, 8> partial(2 * p.npieces);
+    SmallArray<double, 8> local(ws != nullptr ? 0 : 2 * p.npieces);
+    double* partial = ws != nullptr ? zeroed(ws->partial, 2 * p.npieces) : local.data();
     auto body = [&](size_t task, int) {
       const size_t end = std::min(p.npieces, (task + 1) * p.pieces_per_task);
       for (size_t id = task * p.pieces_per_task; id < end; ++id) {
@@ -218,9 +292,9 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
       sum_b[c] += partial[2 * id + 1];
     }
   } else if (p.ntasks > 0) {
-    const SlotTables st = make_slots(p, co);
-    std::vector<double> partial(2 * C * p.ntasks, 0.0);
-    std::vector<double> scratch(2 * p.slots * static_cast<size_t>(threads));
+    const SlotTables& st = slot_tables(*ws, p);
+    double* partial = zeroed(ws->partial, 2 * C * p.ntasks);
+    double* scratch = zeroed(ws->scratch, 2 * p.slots * static_cast<size_t>(threads));
     auto body = [&](size_t task, int worker) {
       double* acc_a = &scratch[2 * p.slots * worker];
       double* acc_b = acc_a + p.slots;
@@ -257,6 +331,7 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
     dalpha[c] = finish_dalpha(co[c], sum_a[c]);
     dbeta[c] = finish_dbeta(co[c], sum_b[c]);
   }
+  if (ws != nullptr) release_large(*ws);
 }
 
 void cpu_parallel_copy(void* dst, const void* src, size_t bytes) {

@@ -360,6 +360,39 @@ void test_per_channel() {
   }
 }
 
+// The per-thread coefficient and slot-table cache (arelu_cpu.cpp,
+// Workspace): a call with other parameter bits, another channel count or
+// another plan must never see the previous call's coefficients, and a
+// channel count whose tables exceed the kept size must work before and after
+// smaller ones.
+void test_coefficient_cache() {
+  const Isa isa = best_isa();
+  Case a = random_case("cache-a", 64 * 301, 64, 1, true);
+  Case b = a;
+  b.name = "cache-b (other bits)";
+  b.alpha[5] = a.alpha[5] == 0.3f ? 0.4f : 0.3f;
+  b.beta[37] += 1.0f;
+  Case nan = a;
+  nan.name = "cache-nan";
+  nan.alpha[9] = std::numeric_limits<float>::quiet_NaN();
+  Case inner2 = random_case("cache-inner2 (same params, other plan)", 64 * 2 * 151, 64, 2, true);
+  inner2.alpha = a.alpha;
+  inner2.beta = a.beta;
+  Case rows = random_case("cache-rows (same params, row mode)", 2 * 64 * 300, 64, 300, true);
+  rows.alpha = a.alpha;
+  rows.beta = a.beta;
+  Case big = random_case("cache-big (tables released)", 3 * 70000, 70000, 1, true);
+  const Outputs first = run_case(a, isa, 1);
+  check_against_reference(a, first, isa_name(isa));
+  for (const Case* c : {&b, &a, &nan, &a, &inner2, &rows, &big, &a, &b}) {
+    for (int threads : {1, 2}) {
+      const Outputs o = run_case(*c, isa, threads);
+      check_against_reference(*c, o, isa_name(isa));
+      if (c == &a) CHECK(identical(first, o), "cache: %s differs after other calls", c->name.c_str());
+    }
+  }
+}
+
 void test_determinism_thread_counts() {
   Case c = random_case("threads", (1 << 21) + 123, 1, 1, false);  // above both serial thresholds
   Case d = random_case("threads-nhwc", 64 * 32771, 64, 1, false);
@@ -531,6 +564,7 @@ int main() {
   test_nan_payloads_and_zeros();
   test_random_scalar();
   test_per_channel();
+  test_coefficient_cache();
   test_determinism_thread_counts();
   test_in_place();
   test_cross_platform_digest();
