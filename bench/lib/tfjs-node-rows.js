@@ -5,7 +5,8 @@
 // dense 784->512 -> activation -> dense 512->10 on a batch of 256 with the AReLU
 // layer, ReLU, and the composite layer. One process per thread setting (TF's
 // threads are fixed when tfjs-node loads): `defaults`, and `1 thread` (1 TF
-// intra-op + 1 inter-op thread, 1 arelu thread); optionally the copy path.
+// intra-op + 1 inter-op thread, 1 arelu thread); optionally the copy path and
+// `bfc` (default threads with TensorFlow's pooled CPU allocator).
 const path = require('path');
 const fs = require('fs');
 const { spawnSync } = require('child_process');
@@ -16,6 +17,10 @@ const CONFIGS = {
   defaults: { env: {}, what: 'default threads (TF and arelu)' },
   '1thread': { env: { TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1', ARELU_NUM_THREADS: '1' }, what: '1 TF intra-op + 1 inter-op thread, 1 arelu thread' },
   copy: { env: { ARELU_TFJS_TF_OP: '0' }, what: 'copy path forced (ARELU_TFJS_TF_OP=0), default threads' },
+  // TensorFlow's own pooled CPU allocator instead of malloc for its tensors:
+  // freeing a multi-MB tensor then never trims glibc's heap (see
+  // bench/RESULTS.md, "tfjs-node: default threads at 4M").
+  bfc: { env: { TF_CPU_ALLOCATOR_USE_BFC: 'true' }, what: 'default threads, TF_CPU_ALLOCATOR_USE_BFC=true (TF\'s pooled CPU allocator)' },
 };
 
 function median(a) { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; }
@@ -122,7 +127,7 @@ function runConfig(name, o) {
   return {
     config: name, what: CONFIGS[name].what, path: backends.tensorflow, elementwise, training,
     threads: {
-      env: Object.fromEntries(['TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'ARELU_NUM_THREADS'].map((k) => [k, process.env[k] ?? null])),
+      env: Object.fromEntries(['TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'ARELU_NUM_THREADS', 'TF_CPU_ALLOCATOR_USE_BFC'].map((k) => [k, process.env[k] ?? null])),
       arelu: info.threads, osThreads: threadsAfterStart,
     },
     tfjsNode: require(require.resolve('@tensorflow/tfjs-node/package.json', { paths: [root] })).version,
