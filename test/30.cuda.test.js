@@ -263,6 +263,25 @@ function checkOnGpu(x, dy, params, opts, channels, inner) {
   }
 }
 
+// The CPU stand-in of the CUDA runtime (test/cuda-emu) names its device so.
+function onStandIn() { return AVAILABLE && /emulation/.test(arelu.cuda.devices()[0].name); }
+
+// Runs `body` (a script's text, with `arelu`, `print` and a seeded `rnd`
+// in scope) in a child process with extra environment variables (the
+// stand-in's knobs are read once per process); returns what it printed
+// last, parsed from JSON.
+function inChild(body, env, timeout = 120000) {
+  const script = `
+    const arelu = require(${JSON.stringify(path.join(__dirname, '..'))});
+    let seed = 12345;
+    const rnd = () => { seed ^= seed << 13; seed >>>= 0; seed ^= seed >>> 17; seed ^= seed << 5; seed >>>= 0; return seed / 2 ** 32; };
+    const print = (v) => console.log(JSON.stringify(v));
+    ${body}`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout, env: { ...process.env, ...env } });
+  expect(r.status, `child exited with ${r.status} (${r.signal}): ${r.stderr}`).to.equal(0);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
 // Per-test time limit: bench/device-check.sh sets it below its step limit,
 // so one hanging test fails alone and the rest still report.
 const GPU_TIMEOUT = Number(process.env.ARELU_GPU_TEST_TIMEOUT_MS) || 300000;
@@ -613,6 +632,68 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
       }
       xd.free();
       gd.free();
+    });
+  });
+
+  describe("backward's second pass", function () {
+    // [shape, channelAxis, partials per channel on the stand-in's 3 SMs,
+    // folded by default]: every form of the folded pass (the block form
+    // for one channel or up to 4 channels, groups of 8 or 16 lanes for up
+    // to 32 or 64 partials per channel) and a call sent to the separate
+    // kernel (more than 4 channels of more than 64 partials).
+    const CASES = [
+      [[5000], undefined, 'flat', true],
+      [[300001], undefined, 'flat', true],
+      [[20, 64, 128], 1, 'rows, 20 per channel, 64 channels', true],
+      [[48, 40, 256], 1, 'rows, 48 per channel, 40 channels', true],
+      [[300, 2, 256], 1, 'rows, 300 per channel, 2 channels', true],
+      [[100, 3, 128], 1, 'rows, 100 per channel, 3 channels', true],
+      [[40, 5, 8], 2, 'cols, 1 per channel', true],
+      [[900, 40], 1, 'cols, 18 per channel', true],
+      [[64, 300], 1, 'cols, 22 per channel, 300 channels', true],
+      [[1, 10, 50], 1, 'cols, 50 per channel', true],
+      [[100, 6, 128], 1, 'rows, 100 per channel, 6 channels', false],
+    ];
+    const BODY = `
+      const fs = require('fs');
+      const trace = () => fs.existsSync(process.env.ARELU_EMU_TRACE) ? fs.readFileSync(process.env.ARELU_EMU_TRACE, 'utf8').split('\\n').filter(Boolean) : [];
+      const hex = (v) => { const b = Buffer.alloc(8); b.writeDoubleLE(v); return b.toString('hex'); };
+      const arr = (n) => Float32Array.from({ length: n }, () => rnd() * 8 - 4);
+      const out = [];
+      for (const [shape, axis] of ${JSON.stringify(CASES.map(([s, a]) => [s, a === undefined ? null : a]))}) {
+        const n = shape.reduce((a, b) => a * b, 1), C = axis === null ? 1 : shape[axis];
+        const opts = axis === null ? {} : { shape, channelAxis: axis };
+        const params = axis === null ? { alpha: 0.4, beta: 0.3 }
+          : { alpha: Float32Array.from({ length: C }, () => rnd()), beta: Float32Array.from({ length: C }, () => rnd() * 4 - 2) };
+        const xd = arelu.cuda.upload(arr(n)), gd = arelu.cuda.upload(arr(n));
+        const before = trace().length;
+        const r = arelu.backward(xd, gd, params, opts);
+        const launched = trace().slice(before);
+        const sums = [r.dAlpha, r.dBeta].flatMap((v) => (typeof v === 'number' ? [v] : Array.from(v)));
+        out.push({ launches: launched.length, separate: launched.filter((l) => /RArgs/.test(l)).length, bits: sums.map(hex).join('') });
+        for (const d of [xd, gd, r.dx]) d.free();
+      }
+      print(out);`;
+
+    it('is folded into the first kernel unless a call has many partials; both forms give the same bits (CPU stand-in only)', function () {
+      if (!onStandIn()) this.skip();
+      const run = (mode) => {
+        const file = path.join(os.tmpdir(), `arelu-trace-${process.pid}-${mode}-${Date.now()}`);
+        try {
+          return inChild(BODY, { ARELU_EMU_TRACE: file, ARELU_CUDA_SECOND_PASS: mode });
+        } finally {
+          require('fs').rmSync(file, { force: true });
+        }
+      };
+      const auto = run('auto'), fold = run('fold'), kernel = run('kernel');
+      CASES.forEach(([shape, , what, folded], i) => {
+        const name = `[${shape}] (${what})`;
+        expect(auto[i], `${name}: launches by default`).to.include({ launches: folded ? 1 : 2, separate: folded ? 0 : 1 });
+        expect(fold[i], `${name}: launches, always folded`).to.include({ launches: 1, separate: 0 });
+        expect(kernel[i], `${name}: launches, always a kernel`).to.include({ launches: 2, separate: 1 });
+        expect(fold[i].bits, `${name}: sums folded vs by default`).to.equal(auto[i].bits);
+        expect(kernel[i].bits, `${name}: sums of the separate kernel vs by default`).to.equal(auto[i].bits);
+      });
     });
   });
 

@@ -14,9 +14,11 @@
 //         column (or 4), walks down a band of rows, and the block reduces
 //         each column over its threads; one partial per (band, column).
 //         Bands are sized from the SM count (about 8 block items per SM).
-// Partials are stored channel-major, so the second pass
-// (arelu_reduce_kernel) sums each channel's partials in index order. No
-// atomics anywhere: the sums are bit-identical run to run.
+// Partials are stored channel-major; the second pass sums each channel's
+// partials in one fixed order, in the last block of the first pass or, for
+// calls with many partials, in a kernel of its own (arelu_reduce_kernel),
+// with the same bits either way. No float atomics: the sums are
+// bit-identical run to run.
 #include "arelu_cuda.h"
 
 #include <cuda_runtime.h>
@@ -26,6 +28,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -49,7 +52,6 @@ constexpr size_t kChunk = 4096;         // rows plan: elements per warp item
 constexpr size_t kRowMin = 128;         // inner >= this: rows plan
 constexpr size_t kItemsPerSm = 8;       // cols plan: block items per SM to aim for
 constexpr size_t kBandMax = 1024;       // cols plan: rows per band, at most
-constexpr size_t kFoldChannels = 16;    // backward: up to this many channels, no second kernel
 
 enum Mode : int { kFlat = 0, kRows = 1, kCols = 2 };
 
@@ -75,7 +77,7 @@ struct KArgs {
   // cols
   size_t period, outer, cols_v, tx, ty, band, nbands, ntiles;
   // backward with few channels: the second pass folded into the first
-  unsigned* done_counter;  // null: a separate arelu_reduce_kernel sums
+  unsigned* done_counter;  // null: arelu_reduce_kernel sums (many partials)
   RArgs red;
 };
 
@@ -343,16 +345,22 @@ __device__ __forceinline__ void body(const KArgs& k) {
   else cols_body<kBwd, kVec>(k);
 }
 
-}  // namespace
+// ---- the second pass: each channel's partials, in one fixed order -----------------
+//
+// The order is that of reduce_channel, a 256-thread block per channel:
+// thread t sums partials t, t + 256, ... in index order (leaf L_t, +0 when
+// t >= per), each warp reduces its 32 leaves by warp_reduce (W_w), and
+// warp 0 reduces W_0..W_7 (lanes 8..31 holding +0) the same way. The
+// separate kernel runs it as written; the folded form (the last block of
+// the first pass, below) computes the same additions on fewer threads.
 
-template <int kMode, int kVec>
-__global__ void __launch_bounds__(kThreads) arelu_forward_kernel(const KArgs k) {
-  body<false, kMode, kVec>(k);
+__device__ __forceinline__ void finish_channel(const RArgs& r, size_t c, double sa, double sb) {
+  const Coeffs co = r.channels == 1 ? r.c0 : r.coeffs[c];
+  r.sums[c] = arelu::finish_dalpha(co, -sa);  // the first pass sums -tA
+  r.sums[r.channels + c] = arelu::finish_dbeta(co, sb);
 }
 
-// One channel's partials summed by the whole block in a fixed order (the
-// same order whether the second pass is folded in or a kernel of its own),
-// then finished with the shared finish_* definitions. Loads bypass L1: the
+// One channel's partials summed by the whole block. Loads bypass L1: the
 // partials were written by other blocks.
 __device__ __forceinline__ void reduce_channel(const RArgs& r, size_t c) {
   double sa = 0.0, sb = 0.0;
@@ -362,19 +370,83 @@ __device__ __forceinline__ void reduce_channel(const RArgs& r, size_t c) {
     sb += p.y;
   }
   block_reduce(sa, sb);
-  if (threadIdx.x == 0) {
-    const Coeffs co = r.channels == 1 ? r.c0 : r.coeffs[c];
-    r.sums[c] = arelu::finish_dalpha(co, -sa);  // the first pass sums -tA
-    r.sums[r.channels + c] = arelu::finish_dbeta(co, sb);
+  if (threadIdx.x == 0) finish_channel(r, c, sa, sb);
+}
+
+// The same sums for one channel with at most 64 partials, from a group of
+// G = 8 * kW lanes (kW = 1 or 2: the warps of the block form that hold
+// leaves, per <= 32 * kW). Lane j of the group stands for lanes j, j + G,
+// ... of each of those warps: 4 leaves in registers, each one partial (or
+// +0 past `per`; +0 + p is p). Of warp_reduce's steps (offsets 16, 8, ...,
+// 1), those with an offset of G or more pair two leaves of one lane and run
+// in its registers; the rest are shuffles within the group. Warps 2..7 have
+// no leaves: W_w = +0, and adding +0 (also the zeros of warp 0's second
+// stage) leaves a sum unchanged, since no sum here is -0 (every one starts
+// at +0). So warp 0's second stage is W_0 + W_1, and lane j == 0 of the
+// group ends with reduce_channel's sums, bit for bit.
+template <int kW>
+__device__ __forceinline__ void group_reduce_channel(const RArgs& r, size_t c, bool valid, int j, double& ra,
+                                                     double& rb) {
+  constexpr int G = 8 * kW, kV = 32 / G;  // kW * kV = 4 leaves per lane
+  const double2* p = r.partial + c * r.per;
+  double va[kW][kV], vb[kW][kV];
+#pragma unroll
+  for (int w = 0; w < kW; ++w)
+#pragma unroll
+    for (int i = 0; i < kV; ++i) {
+      const size_t e = size_t(w) * 32 + j + size_t(i) * G;
+      const double2 q = valid && e < r.per ? __ldcg(p + e) : make_double2(0.0, 0.0);
+      va[w][i] = q.x;
+      vb[w][i] = q.y;
+    }
+#pragma unroll
+  for (int w = 0; w < kW; ++w) {
+#pragma unroll
+    for (int o = 16; o >= G; o >>= 1)
+#pragma unroll
+      for (int i = 0; i < o / G; ++i) {
+        va[w][i] += va[w][i + o / G];
+        vb[w][i] += vb[w][i + o / G];
+      }
+#pragma unroll
+    for (int o = G / 2; o > 0; o >>= 1) {
+      va[w][0] += __shfl_down_sync(0xffffffffu, va[w][0], o, G);
+      vb[w][0] += __shfl_down_sync(0xffffffffu, vb[w][0], o, G);
+    }
   }
+  ra = kW == 2 ? va[0][0] + va[kW - 1][0] : va[0][0];
+  rb = kW == 2 ? vb[0][0] + vb[kW - 1][0] : vb[0][0];
+}
+
+// Every channel's sums by one block, per <= 32 * kW: groups of G lanes,
+// 32 / G channels per warp at a time (warp-uniform loops, so every shuffle
+// has all 32 lanes).
+template <int kW>
+__device__ __forceinline__ void block_reduce_channels(const RArgs& r) {
+  constexpr int G = 8 * kW;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (size_t base = size_t(warp) * (32 / G); base < r.channels; base += kThreads / G) {
+    const size_t c = base + lane / G;
+    const bool valid = c < r.channels;
+    double sa, sb;
+    group_reduce_channel<kW>(r, c, valid, lane % G, sa, sb);
+    if (valid && lane % G == 0) finish_channel(r, c, sa, sb);
+  }
+}
+
+}  // namespace
+
+template <int kMode, int kVec>
+__global__ void __launch_bounds__(kThreads) arelu_forward_kernel(const KArgs k) {
+  body<false, kMode, kVec>(k);
 }
 
 template <int kMode, int kVec>
 __global__ void __launch_bounds__(kThreads, kBwdMinBlocks) arelu_backward_kernel(const KArgs k) {
   body<true, kMode, kVec>(k);
   if (k.done_counter != nullptr) {
-    // The last block to finish sums the partials (threadfence reduction):
-    // one kernel instead of two, the same summation order.
+    // The last block to finish runs the second pass (threadfence
+    // reduction): one kernel instead of two, the same summation order.
     __shared__ unsigned is_last;
     __threadfence();  // this block's partials are visible before it counts
     __syncthreads();
@@ -382,14 +454,26 @@ __global__ void __launch_bounds__(kThreads, kBwdMinBlocks) arelu_backward_kernel
     __syncthreads();
     if (is_last) {
       __threadfence();
-      for (size_t c = 0; c < k.red.channels; ++c) reduce_channel(k.red, c);
+      // Up to 64 partials per channel: groups of lanes, many channels at
+      // once. Otherwise the block form, a channel at a time (fold_second_pass
+      // sends calls with more channels to the separate kernel): the group
+      // forms for more partials would need more registers than the first
+      // pass of the scalar plans uses, and cost it occupancy.
+      if constexpr (kMode != kFlat) {
+        if (k.red.per <= 32) block_reduce_channels<1>(k.red);
+        else if (k.red.per <= 64) block_reduce_channels<2>(k.red);
+        else
+          for (size_t c = 0; c < k.red.channels; ++c) reduce_channel(k.red, c);
+      } else {
+        reduce_channel(k.red, 0);
+      }
       if (threadIdx.x == 0) *k.done_counter = 0;  // ready for the next launch (stream-ordered)
     }
   }
 }
 
-// Second pass: one block per channel sums that channel's `per` partials in
-// a fixed order and applies the shared finish_* definitions.
+// The second pass as a kernel of its own, for calls with many partials:
+// one block per channel.
 __global__ void __launch_bounds__(kThreads) arelu_reduce_kernel(const RArgs r) {
   for (size_t c = blockIdx.x; c < r.channels; c += gridDim.x) reduce_channel(r, c);
 }
@@ -703,6 +787,46 @@ Plan make_plan(KArgs& k, int sm_count) {
   return p;
 }
 
+// Whether backward's second pass runs in the last block of the first
+// (saving a launch and the gap before it: most of a small call's fixed
+// cost) or as a kernel of its own, a block per channel across the GPU.
+// One block reads the partials at one SM's share of L2 bandwidth (about
+// 64 B per clock), spends 4 shuffles per group step, and in the block form
+// about 1000 clocks per channel: beyond about 2 us of that, the separate
+// kernel is faster, whatever the channel count. So calls with many
+// partials run it separately: large NHWC calls (a partial per band and
+// column), NCHW calls past about 16M elements or with a batch above 64
+// (more than 64 partials per channel) and more than 4 channels. These
+// budgets are estimates until measured on a GPU; ARELU_CUDA_SECOND_PASS=
+// fold|kernel forces one form (for tests and the benchmark), with the same
+// bits either way.
+constexpr size_t kFoldPartials = 16384;    // 256 KB of partials: about 4000 clocks at 64 B per clock
+constexpr size_t kFoldShuffles = 4096;     // warp shuffles of the group forms, about as many clocks
+constexpr size_t kFoldBlockChannels = 4;   // channels of the block form (about 1000 clocks each)
+
+int second_pass_mode() {  // 0: by size, 1: always folded, 2: always a kernel
+  static const int mode = [] {
+    const char* e = std::getenv("ARELU_CUDA_SECOND_PASS");
+    if (e == nullptr) return 0;
+    if (std::strcmp(e, "fold") == 0) return 1;
+    if (std::strcmp(e, "kernel") == 0) return 2;
+    return 0;
+  }();
+  return mode;
+}
+
+// The forms are those of arelu_backward_kernel's last block.
+bool fold_second_pass(size_t per, size_t channels) {
+  if (const int m = second_pass_mode()) return m == 1;
+  if (per * channels > kFoldPartials) return false;
+  if (channels == 1) return true;  // flat: the block form
+  // Groups of 8 lanes (3 shuffle steps of (a, b), 4 channels per warp) or
+  // of 16 (two trees of 4 steps, 2 channels per warp).
+  if (per <= 32) return ceil_div(channels, 4) * 3 * 4 <= kFoldShuffles;
+  if (per <= 64) return ceil_div(channels, 2) * 2 * 4 * 4 <= kFoldShuffles;
+  return channels <= kFoldBlockChannels;
+}
+
 template <bool kBwd>
 KernelFn kernel_for(const Plan& p) {
 #define ARELU_K(M, V) (kBwd ? &arelu_backward_kernel<M, V> : &arelu_forward_kernel<M, V>)
@@ -819,7 +943,7 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
     ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->d_sums, &s->sums_cap, 2 * l.channels)));
     k.partial = s->partial;
     k.red = RArgs{s->partial, per, l.channels, k.coeffs, k.c0, s->d_sums};
-    if (l.channels <= kFoldChannels) k.done_counter = s->done_counter;
+    if (fold_second_pass(per, l.channels)) k.done_counter = s->done_counter;
   }
   void* args[] = {&k};
   ARELU_TRY(cudaLaunchKernel(fn, dim3(grid), dim3(kThreads), args, 0, s->stream));

@@ -36,8 +36,10 @@
 #include <thread>
 #include <cstdint>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <functional>
+#include <typeinfo>
 #include <type_traits>
 #include <vector>
 
@@ -219,14 +221,15 @@ cudaError_t launch(dim3 g, dim3 bl, F&& fn) {
 #define gridDim (emu::grid_dim())
 
 inline void __syncthreads() { emu::yield(2); }
-inline double __shfl_down_sync(unsigned, double v, int o) {
+inline double __shfl_down_sync(unsigned, double v, int o, int width = 32) {
   emu::Block& b = emu::block();
   const unsigned t = b.cur->tid, lane = t & 31;
   // Two rounds per call: publish, wait for the warp, read, wait again so
-  // the slot is not overwritten before every lane has read it.
+  // the slot is not overwritten before every lane has read it. A lane whose
+  // source is past its segment of `width` lanes keeps its own value.
   b.shfl[0][t] = v;
   emu::yield(1);
-  const double r = lane + o < 32 ? b.shfl[0][t + o] : v;
+  const double r = (lane % width) + o < unsigned(width) ? b.shfl[0][t + o] : v;
   emu::yield(1);
   return r;
 }
@@ -297,6 +300,17 @@ inline long fail_launch() {
   return k;
 }
 inline std::atomic<long>& launches() { static std::atomic<long> n{0}; return n; }
+// ARELU_EMU_TRACE=file: a line per kernel launch, when it is queued: the
+// type of the kernel's argument (KArgs: a first pass; RArgs: the separate
+// second pass) and the grid size.
+inline void trace_launch(const char* arg_type, unsigned grid) {
+  static FILE* f = getenv("ARELU_EMU_TRACE") ? fopen(getenv("ARELU_EMU_TRACE"), "a") : nullptr;
+  static std::mutex m;
+  if (f == nullptr) return;
+  std::lock_guard<std::mutex> l(m);
+  fprintf(f, "launch %s grid %u\n", arg_type, grid);
+  fflush(f);
+}
 }  // namespace emu
 
 #define EMU_STICKY() \
@@ -521,6 +535,7 @@ cudaError_t cudaLaunchKernel(void (*fn)(A), dim3 g, dim3 bl, void** args, size_t
   EMU_STICKY();
   if (bl.x > 1024 || bl.x == 0 || g.x == 0) return emu::set(cudaErrorInvalidValue);
   using T = std::remove_cv_t<A>;
+  emu::trace_launch(typeid(T).name(), g.x);
   const T a = *static_cast<T*>(args[0]);
   const long k = ++emu::launches();
   s->push([fn, a, g, bl, k] {
