@@ -729,6 +729,44 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
     });
   });
 
+  describe('teardown with callbacks still to come', function () {
+    it('a worker ends after its device died with async calls queued: their late callbacks touch nothing freed (CPU stand-in only)', function () {
+      // The stand-in faults launch 1 after 400 ms and stalls the stream
+      // 400 ms more, so the worker queues calls behind the fault, sees the
+      // device die (a call marks it dead), and exits while their callbacks
+      // are still to come: its environment's cleanup does not wait for a
+      // dead device. The callbacks then run in a live process (under ASan
+      // in CI: any use of the worker's freed state is reported).
+      if (!onStandIn()) this.skip();
+      const out = inChild(`
+        const { Worker } = require('worker_threads');
+        function workerMain() {
+          const { parentPort, workerData } = require('worker_threads');
+          const arelu = require(workerData);
+          const xd = arelu.cuda.upload(new Float32Array(4096).fill(1));
+          arelu.forward(xd, {}, { out: xd });  // launch 1: faults, slowly
+          for (let i = 0; i < 20; i++) arelu.backwardAsync(xd, xd).catch(() => {});
+          arelu.forwardAsync(xd, {}, { out: xd }).catch(() => {});
+          xd.downloadAsync().catch(() => {});
+          const poll = () => {
+            try { arelu.forward(xd, {}, { out: xd }); } catch (e) {
+              parentPort.postMessage(e.cudaError);  // the device is dead now
+              process.exit(0);
+            }
+            setTimeout(poll, 5);
+          };
+          poll();
+        }
+        const w = new Worker('(' + workerMain + ')()', { eval: true, workerData: ${JSON.stringify(path.join(__dirname, '..'))} });
+        let seen = null;
+        w.on('message', (m) => { seen = m; });
+        w.on('error', (e) => { seen = String(e); });
+        w.on('exit', () => setTimeout(() => print({ seen, alive: true }), 1500));
+      `, { ARELU_EMU_FAIL_LAUNCH: '1', ARELU_EMU_FAULT_MS: '400' });
+      expect(out).to.deep.equal({ seen: 'cudaErrorIllegalAddress', alive: true });
+    });
+  });
+
   describe('64-bit lengths', function () {
     const n = 2 ** 31 + 21;
     it(`forward and backward in place on ${n} elements (2^31 + 21)`, function () {

@@ -10,6 +10,8 @@
 // ERR_ARELU_NO_CUDA with reason "not compiled".
 #include "cuda_binding.h"
 
+#include <atomic>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -419,6 +421,11 @@ Napi::Value EventElapsed(const Napi::CallbackInfo& info) {
 // write into) are held by references until then. The thread-safe function
 // is referenced only while some call is pending, so a pending call keeps
 // the event loop alive and an idle addon does not.
+//
+// Callbacks reach the thread-safe function only through the environment's
+// Relay, which every call in flight holds a reference to: a callback that
+// comes after the environment is gone (a dead device's: teardown does not
+// wait for one) finds the relay closed and calls nothing.
 
 struct AsyncOp {
   Napi::Promise::Deferred deferred;
@@ -432,9 +439,32 @@ struct CudaEnv;
 void complete_js(Napi::Env env, Napi::Function, CudaEnv* ce, AsyncOp* op);
 using Tsfn = Napi::TypedThreadSafeFunction<CudaEnv, AsyncOp, complete_js>;
 
+// What completion callbacks use, on any thread. Freed with its last
+// reference: the environment's, dropped when the thread-safe function is
+// finalized, or that of the last call in flight.
+struct Relay {
+  std::mutex m;
+  bool open = true;  // false once the thread-safe function is finalized (m)
+  Tsfn tsfn;
+  std::atomic<size_t> refs{1};
+  void unref() {
+    if (refs.fetch_sub(1) == 1) delete this;
+  }
+  // Hands op to the JS thread; false when the environment is gone.
+  bool post(AsyncOp* op) {
+    std::lock_guard<std::mutex> l(m);  // the finalizer waits for a call in progress
+    return open && tsfn.NonBlockingCall(op) == napi_ok;
+  }
+  void close() {
+    std::lock_guard<std::mutex> l(m);
+    open = false;
+  }
+};
+
 // Per environment (main thread, each worker thread).
 struct CudaEnv {
   Tsfn tsfn;
+  Relay* relay = nullptr;
   size_t pending = 0;  // JS thread only
 };
 
@@ -448,7 +478,7 @@ void complete_js(Napi::Env env, Napi::Function, CudaEnv* ce, AsyncOp* op) {
 }
 
 struct Pending {
-  CudaEnv* ce;
+  Relay* relay;
   AsyncOp* op;
 };
 
@@ -457,10 +487,10 @@ struct Pending {
 void on_done(int status, void* user) {
   auto* p = static_cast<Pending*>(user);
   p->op->status = status;
-  // Fails only once the environment is being torn down (after its cleanup
-  // hook waited for the device); the op is then left to the process exit,
-  // since its references cannot be released off-thread.
-  (void)p->ce->tsfn.NonBlockingCall(p->op);
+  // When the environment is gone the op is left to the process exit, since
+  // its references cannot be released off-thread.
+  (void)p->relay->post(p->op);
+  p->relay->unref();
   delete p;
 }
 
@@ -474,12 +504,14 @@ Napi::Value start_async(const Napi::CallbackInfo& info, const std::string& what,
   op->what = what;
   for (size_t i = 0; i < info.Length(); ++i)
     if (info[i].IsObject()) op->refs.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
-  auto* pending = new Pending{ce, op};
+  ce->relay->refs.fetch_add(1);
+  auto* pending = new Pending{ce->relay, op};
   const Napi::Promise promise = op->deferred.Promise();
   if (ce->pending++ == 0) ce->tsfn.Ref(env);
   if (int e = enqueue(pending)) {
     delete pending;
     delete op;
+    ce->relay->unref();
     if (--ce->pending == 0) ce->tsfn.Unref(env);
     throw_cuda(env, e, what);
   }
@@ -512,7 +544,9 @@ Napi::Value DownloadAsync(const Napi::CallbackInfo& info) {
 }
 
 // Environment teardown: nothing queued may write into this environment's
-// memory after it is gone, so wait for the devices here. Registered after
+// memory after it is gone, so wait for the devices here (a dead device's
+// work writes nothing; its callbacks, if they ever come, meet a closed
+// Relay). Registered after
 // the thread-safe function, so it runs before the function's own cleanup.
 void cleanup_env(void* arg) {
   auto* ce = static_cast<CudaEnv*>(arg);
@@ -524,7 +558,15 @@ void cleanup_env(void* arg) {
 
 void InitCuda(Napi::Env env, Napi::Object exports) {
   auto* ce = new CudaEnv();
-  ce->tsfn = Tsfn::New(env, "arelu:cuda", 0, 1, ce, [](Napi::Env, CudaEnv* data, CudaEnv*) { delete data; }, ce);
+  ce->tsfn = Tsfn::New(env, "arelu:cuda", 0, 1, ce,
+                       [](Napi::Env, CudaEnv* data, CudaEnv*) {
+                         data->relay->close();
+                         data->relay->unref();
+                         delete data;
+                       },
+                       ce);
+  ce->relay = new Relay();
+  ce->relay->tsfn = ce->tsfn;
   ce->tsfn.Unref(env);
   NAPI_THROW_IF_FAILED_VOID(env, napi_add_env_cleanup_hook(env, cleanup_env, ce));
   Napi::Object cuda = Napi::Object::New(env);

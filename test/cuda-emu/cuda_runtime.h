@@ -18,7 +18,7 @@
 // so the 2^31+ element tests fit when the host has the memory (cudaMalloc is
 // host malloc, poisoned). ARELU_EMU_FAIL_LAUNCH=k makes the k-th kernel
 // launch fail with cudaErrorIllegalAddress, a sticky error that every later
-// call returns, as a real context does. Enough to check indexing,
+// call returns, as a real context does (ARELU_EMU_FAULT_MS: slowly). Enough to check indexing,
 // reductions, barriers and the host-side logic; it says nothing about speed
 // or about memory-model races inside a kernel.
 #pragma once
@@ -299,6 +299,13 @@ inline long fail_launch() {
   static long k = getenv("ARELU_EMU_FAIL_LAUNCH") ? atol(getenv("ARELU_EMU_FAIL_LAUNCH")) : 0;
   return k;
 }
+// ARELU_EMU_FAULT_MS=t: the faulting launch runs t ms before it faults, and
+// its stream then stalls another t ms (a context in trouble), so work can be
+// queued behind the fault and the callbacks behind it come late.
+inline int fault_ms() {
+  static int t = getenv("ARELU_EMU_FAULT_MS") ? atoi(getenv("ARELU_EMU_FAULT_MS")) : 0;
+  return t;
+}
 inline std::atomic<long>& launches() { static std::atomic<long> n{0}; return n; }
 // ARELU_EMU_TRACE=file: a line per kernel launch, when it is queued: the
 // type of the kernel's argument (KArgs: a first pass; RArgs: the separate
@@ -541,7 +548,9 @@ cudaError_t cudaLaunchKernel(void (*fn)(A), dim3 g, dim3 bl, void** args, size_t
   s->push([fn, a, g, bl, k] {
     if (emu::sticky().load()) return;
     if (k == emu::fail_launch()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(emu::fault_ms()));
       emu::sticky().store(cudaErrorIllegalAddress);
+      std::this_thread::sleep_for(std::chrono::milliseconds(emu::fault_ms()));
       return;
     }
     std::lock_guard<std::mutex> l(emu::kernel_mu());
