@@ -328,8 +328,8 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
       d.free();
     });
 
-    it('downloadAsync of a buffer larger than the staging area (several chunks)', async function () {
-      const n = 40 * 2 ** 20 + 3; // 160 MB: three 64 MB chunks
+    it('downloadAsync of a buffer larger than the pinned ring (several chunks when it has no room for a temporary)', async function () {
+      const n = 40 * 2 ** 20 + 3; // 160 MB: 20 chunks of 8 MB on the fallback path
       const x = h.randomArray(n);
       const d = arelu.cuda.upload(x);
       const back = await d.downloadAsync();
@@ -619,6 +619,51 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
       for (const b of ds) b.free();
     });
 
+    it('downloadAsync with no room for a temporary: pinned chunks copied out off the stream (CPU stand-in only)', function () {
+      // A device without stream-ordered allocation takes the fallback path
+      // for every download. Each copy out of pinned memory takes 250 ms
+      // more here: synchronize() right after a 3-chunk download must not
+      // wait for them (nothing on the stream does), and the download still
+      // completes with the right bytes, in stream order, whatever the
+      // size, concurrency and slot reuse.
+      if (!onStandIn()) this.skip();
+      const out = inChild(`
+        const MB = 2 ** 20;
+        const arr = (n) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = rnd() * 8 - 4; return a; };
+        const same = (a, b) => Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+        (async () => {
+          const res = {};
+          const x = arr(6 * MB);  // 24 MB: 3 chunks of 8 MB
+          const d = arelu.cuda.upload(x);
+          const t0 = Date.now();
+          const p = d.downloadAsync();
+          arelu.cuda.synchronize();
+          res.syncMs = Date.now() - t0;
+          res.whole = same(await p, x);
+          res.doneMs = Date.now() - t0;
+          d.free();
+          // Concurrent downloads, one larger than the pinned ring (5 chunks, 4 slots).
+          const sizes = [1, 5, 4096, 100003, 2 ** 20 + 7, 9 * MB + 3];
+          const bufs = sizes.map(arr), ds = bufs.map((b) => arelu.cuda.upload(b));
+          const all = await Promise.all(ds.map((b) => b.downloadAsync()));
+          res.sizes = all.map((g, i) => same(g, bufs[i]));
+          // A download, then a forward that overwrites the buffer in place.
+          const p2 = ds[4].downloadAsync();
+          arelu.forward(ds[4], { alpha: 0.5, beta: 0 }, { out: ds[4] });
+          res.before = same(await p2, bufs[4]);
+          res.after = same(await ds[4].downloadAsync(), arelu.forward(bufs[4], { alpha: 0.5, beta: 0 }));
+          ds.forEach((b) => b.free());
+          print(res);
+        })();
+      `, { ARELU_EMU_NO_POOLS: '1', ARELU_EMU_HOST_COPY_MS: '250' });
+      expect(out.whole, 'bytes of the 3-chunk download').to.equal(true);
+      expect(out.syncMs, 'synchronize() after downloadAsync, ms').to.be.below(250);
+      expect(out.doneMs, 'the download itself, ms').to.be.at.least(750);
+      expect(out.sizes).to.deep.equal([true, true, true, true, true, true]);
+      expect(out.before, 'the download sees the data from before the forward').to.equal(true);
+      expect(out.after, 'the forward after it').to.equal(true);
+    });
+
     it('many concurrent async calls all settle, with the right sums', async function () {
       const n = 100003, x = h.randomArray(n), dy = h.randomArray(n);
       const xd = arelu.cuda.upload(x), gd = arelu.cuda.upload(dy);
@@ -729,8 +774,31 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
     });
   });
 
+  describe('a download through pinned chunks when the device dies midway', function () {
+    it('rejects with the sticky error; the chunks queued before it write nothing and are cleaned up (CPU stand-in only)', function () {
+      // 40 chunks of 8 MB; queueing each waits a little on the stand-in,
+      // and launch 1 (queued just before) faults after 20 ms: some chunks
+      // are queued, then enqueueing fails.
+      if (!onStandIn()) this.skip();
+      const out = inChild(`
+        (async () => {
+          const n = 80 * 2 ** 20, x = new Float32Array(n).fill(3);
+          const xd = arelu.cuda.upload(x);
+          const into = new Float32Array(n).fill(7);
+          arelu.forward(xd, {}, { out: xd });  // launch 1: faults after 20 ms
+          let err = 'resolved';
+          try { await xd.downloadAsync(into); } catch (e) { err = e.cudaError; }
+          await new Promise((r) => setTimeout(r, 300));
+          print({ err, untouched: into.every((v) => v === 7) });
+        })();
+      `, { ARELU_EMU_FAIL_LAUNCH: '1', ARELU_EMU_FAULT_MS: '20', ARELU_EMU_NO_POOLS: '1' });
+      expect(out).to.deep.equal({ err: 'cudaErrorIllegalAddress', untouched: true });
+    });
+  });
+
   describe('teardown with callbacks still to come', function () {
-    it('a worker ends after its device died with async calls queued: their late callbacks touch nothing freed (CPU stand-in only)', function () {
+    for (const [how, env] of [['', {}], [', downloads through pinned chunks', { ARELU_EMU_NO_POOLS: '1' }]]) {
+    it(`a worker ends after its device died with async calls queued: their late callbacks touch nothing freed${how} (CPU stand-in only)`, function () {
       // The stand-in faults launch 1 after 400 ms and stalls the stream
       // 400 ms more, so the worker queues calls behind the fault, sees the
       // device die (a call marks it dead), and exits while their callbacks
@@ -762,9 +830,10 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
         w.on('message', (m) => { seen = m; });
         w.on('error', (e) => { seen = String(e); });
         w.on('exit', () => setTimeout(() => print({ seen, alive: true }), 1500));
-      `, { ARELU_EMU_FAIL_LAUNCH: '1', ARELU_EMU_FAULT_MS: '400' });
+      `, { ARELU_EMU_FAIL_LAUNCH: '1', ARELU_EMU_FAULT_MS: '400', ...env });
       expect(out).to.deep.equal({ seen: 'cudaErrorIllegalAddress', alive: true });
     });
+    }
   });
 
   describe('64-bit lengths', function () {

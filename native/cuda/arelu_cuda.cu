@@ -39,6 +39,12 @@
 
 #include "../core/arelu_math.h"
 
+// The host-side copy of downloaded data (the CPU stand-in, test/cuda-emu,
+// can slow it down to show which thread waits for it).
+#ifndef ARELU_HOST_COPY
+#define ARELU_HOST_COPY std::memcpy
+#endif
+
 namespace arelu_cuda {
 namespace {
 
@@ -544,6 +550,10 @@ struct Ring {
 constexpr size_t kRingBytes = size_t(1) << 20;
 
 struct DlTask;
+struct StageChunk;
+struct StageJob;
+constexpr size_t kStageSlots = 4;
+constexpr size_t kStageSlotBytes = size_t(8) << 20;
 
 struct DeviceState {
   std::mutex mu;  // held while enqueueing; never across a wait for the device
@@ -569,7 +579,19 @@ struct DeviceState {
   std::deque<DlTask*> dl_queue;
   size_t dl_busy = 0;  // queued or running
   bool dl_thread = false;
-  char* staging = nullptr;  // pinned; the fallback download path only
+  // downloadAsync's fallback (no room for a temporary): a pinned ring of
+  // kStageSlots slots. Chunk `ticket` (numbered per device in call order)
+  // lands in slot ticket % kStageSlots; the stager thread copies it out.
+  char* staging = nullptr;
+  uint64_t st_ticket = 0;  // the next chunk's ticket (mu)
+  bool st_thread = false;  // (mu)
+  std::mutex st_mu;
+  std::condition_variable st_cv;
+  std::deque<StageChunk*> st_queue;      // landed, to be copied out (st_mu)
+  uint64_t st_free[kStageSlots] = {};    // slot i takes ticket st_free[i] next (st_mu)
+  std::vector<uint64_t> st_void;         // tickets that never landed, retired in slot order (st_mu)
+  const StageJob* st_copying = nullptr;  // the job the stager copies for now (st_mu)
+  size_t st_jobs = 0;                    // staged downloads not finished (st_mu)
 };
 
 // Records a sticky error on the device; returns e.
@@ -1045,8 +1067,9 @@ int wait_for(DeviceState* s, Waiter* w) {
 // (pageable) array on the device's copy stream, frees it, and reports.
 // Nothing on the JS thread waits, and the main stream never stalls on host
 // memcpys. When the temporary cannot be had (device memory full, or no
-// stream-ordered allocator), the old path runs: chunks through a pinned
-// staging buffer, each emptied by a stream callback.
+// stream-ordered allocator), download_staged runs: the stream copies the
+// source in chunks into a ring of pinned slots, and a stager thread copies
+// each landed chunk out to the array while the stream goes on.
 struct DlTask {
   void* dst = nullptr;
   void* tmp = nullptr;
@@ -1081,54 +1104,164 @@ void downloader(DeviceState* s) {
   }
 }
 
-// The fallback: chunks through the pinned staging buffer, in stream order.
-constexpr size_t kStagingBytes = size_t(16) << 20;
-
-struct ChunkJob {
+// The fallback, in stream order without a device temporary. Per chunk, on
+// the stream: a device-to-pinned copy into the chunk's slot, then a
+// callback (on_landed) that only queues the chunk for the stager. The
+// stager copies it out to the array and frees the slot. A slot is written
+// again only after the stager freed it: when the stager is behind by the
+// whole ring (a download of more than 32 MB, or several at once), a
+// callback (on_slot_wait) holds the stream until then. So the stream waits
+// for host memcpys only beyond the ring's 32 MB, where it must: the source
+// may be overwritten by the work queued after the download.
+struct StageJob {
   DeviceState* s = nullptr;
   Done done = nullptr;
   void* user = nullptr;
-  int status = 0;
-  std::vector<std::pair<char*, size_t>> chunks;  // (dst, bytes)
-  size_t next = 0;
-  const char* staging = nullptr;
+  int status = 0;          // (st_mu)
+  size_t total = 0;        // chunks whose callbacks are queued (st_mu)
+  size_t finished = 0;     // chunks the stager is done with (st_mu)
+  bool abandoned = false;  // enqueueing failed: copy nothing, report nothing (st_mu)
 };
 
-void CUDART_CB on_chunk(cudaStream_t, cudaError_t status, void* p) {
-  ChunkJob* job = static_cast<ChunkJob*>(p);
-  const auto& ch = job->chunks[job->next++];
-  if (status != cudaSuccess && job->status == 0) job->status = note(job->s, status);
-  if (job->status == 0) std::memcpy(ch.first, job->staging, ch.second);
-  if (job->next == job->chunks.size()) {
-    job->done(job->status, job->user);
-    delete job;
+struct StageChunk {
+  StageJob* job;
+  char* dst;
+  const char* slot;
+  size_t len;
+  uint64_t ticket;
+};
+
+struct SlotWait {
+  DeviceState* s;
+  uint64_t ticket;
+};
+
+// Frees ticket t's slot for ticket t + kStageSlots, in ticket order per
+// slot (a void ticket waits for the one before it). Called with st_mu held.
+void stage_retire(DeviceState* s, uint64_t t) {
+  if (s->st_free[t % kStageSlots] != t) {
+    s->st_void.push_back(t);
+    return;
+  }
+  for (;;) {
+    t += kStageSlots;
+    s->st_free[t % kStageSlots] = t;
+    const auto it = std::find(s->st_void.begin(), s->st_void.end(), t);
+    if (it == s->st_void.end()) break;
+    s->st_void.erase(it);
+  }
+  s->st_cv.notify_all();
+}
+
+void CUDART_CB on_slot_wait(cudaStream_t, cudaError_t, void* p) {
+  SlotWait* w = static_cast<SlotWait*>(p);
+  DeviceState* s = w->s;
+  {
+    std::unique_lock<std::mutex> l(s->st_mu);
+    s->st_cv.wait(l, [&] { return s->st_free[w->ticket % kStageSlots] >= w->ticket; });
+  }
+  delete w;
+}
+
+void CUDART_CB on_landed(cudaStream_t, cudaError_t status, void* p) {
+  StageChunk* c = static_cast<StageChunk*>(p);
+  DeviceState* s = c->job->s;
+  std::lock_guard<std::mutex> l(s->st_mu);
+  if (status != cudaSuccess && c->job->status == 0) c->job->status = note(s, static_cast<int>(status));
+  s->st_queue.push_back(c);
+  s->st_cv.notify_all();
+}
+
+void stager(DeviceState* s) {
+  std::unique_lock<std::mutex> l(s->st_mu);
+  for (;;) {
+    s->st_cv.wait(l, [&] { return !s->st_queue.empty(); });
+    StageChunk* c = s->st_queue.front();
+    s->st_queue.pop_front();
+    StageJob* job = c->job;
+    if (job->status == 0 && !job->abandoned) {
+      s->st_copying = job;
+      l.unlock();
+      ARELU_HOST_COPY(c->dst, c->slot, c->len);
+      l.lock();
+      s->st_copying = nullptr;
+    }
+    stage_retire(s, c->ticket);
+    delete c;
+    s->st_cv.notify_all();
+    if (++job->finished == job->total) {
+      if (!job->abandoned) {
+        l.unlock();
+        job->done(job->status, job->user);
+        l.lock();
+      }
+      delete job;
+      --s->st_jobs;
+      s->st_cv.notify_all();
+    }
   }
 }
 
+// Called with s->mu held (tickets in call order).
 int download_staged(DeviceState* s, void* dst, const void* src, size_t bytes, Done done, void* user) {
-  if (s->staging == nullptr) ARELU_TRY(cudaMallocHost(reinterpret_cast<void**>(&s->staging), kStagingBytes));
-  ChunkJob* job = new ChunkJob();
+  if (s->staging == nullptr) {
+    ARELU_TRY(cudaMallocHost(reinterpret_cast<void**>(&s->staging), kStageSlots * kStageSlotBytes));
+    std::lock_guard<std::mutex> l(s->st_mu);
+    for (size_t i = 0; i < kStageSlots; ++i) s->st_free[i] = i;  // st_ticket is 0 until here
+  }
+  if (!s->st_thread) {
+    std::thread(stager, s).detach();
+    s->st_thread = true;
+  }
+  const size_t n = ceil_div(bytes, kStageSlotBytes);
+  StageJob* job = new StageJob();
   job->s = s;
   job->done = done;
   job->user = user;
-  job->staging = s->staging;
-  for (size_t off = 0; off < bytes; off += kStagingBytes)
-    job->chunks.emplace_back(static_cast<char*>(dst) + off, std::min(kStagingBytes, bytes - off));
-  // The job deletes itself in the last chunk's callback, which may run
-  // before cudaStreamAddCallback returns: nothing below reads the job after
-  // the last one is queued. If queueing fails midway, the queued callbacks
-  // never reach the last chunk; wait for them, then clean up here.
-  const size_t n = job->chunks.size();
+  job->total = n;
+  {
+    std::lock_guard<std::mutex> l(s->st_mu);
+    ++s->st_jobs;
+  }
+  // Once the last chunk's callback is queued the stager may finish and
+  // delete the job at any time: nothing below reads it after that.
   for (size_t i = 0; i < n; ++i) {
-    const size_t len = std::min(kStagingBytes, bytes - i * kStagingBytes);
-    cudaError_t e = cudaMemcpyAsync(s->staging, static_cast<const char*>(src) + i * kStagingBytes, len,
-                                    cudaMemcpyDeviceToHost, s->stream);
-    if (e == cudaSuccess) e = cudaStreamAddCallback(s->stream, on_chunk, job, 0);
+    const size_t off = i * kStageSlotBytes, len = std::min(kStageSlotBytes, bytes - off);
+    const uint64_t ticket = s->st_ticket++;
+    char* slot = s->staging + (ticket % kStageSlots) * kStageSlotBytes;
+    bool slot_free;
+    {
+      std::lock_guard<std::mutex> l(s->st_mu);
+      slot_free = s->st_free[ticket % kStageSlots] >= ticket;
+    }
+    cudaError_t e = cudaSuccess;
+    if (!slot_free) {
+      SlotWait* w = new SlotWait{s, ticket};
+      e = cudaStreamAddCallback(s->stream, on_slot_wait, w, 0);
+      if (e != cudaSuccess) delete w;
+    }
+    if (e == cudaSuccess)
+      e = cudaMemcpyAsync(slot, static_cast<const char*>(src) + off, len, cudaMemcpyDeviceToHost, s->stream);
+    if (e == cudaSuccess) {
+      StageChunk* c = new StageChunk{job, static_cast<char*>(dst) + off, slot, len, ticket};
+      e = cudaStreamAddCallback(s->stream, on_landed, c, 0);
+      if (e != cudaSuccess) delete c;
+    }
     if (e != cudaSuccess) {
+      // The chunks queued so far are copied out by nobody: once a copy the
+      // stager is doing into dst ends, nothing writes there again, and
+      // `done` is never called.
       const int err = note(s, fail(e));
-      if (i > 0 && s->dead.load() == 0) (void)cudaStreamSynchronize(s->stream);
-      (void)cudaGetLastError();
-      if (i == 0 || s->dead.load() == 0) delete job;  // a dead device may still run the callbacks
+      std::unique_lock<std::mutex> l(s->st_mu);
+      stage_retire(s, ticket);
+      job->total = i;
+      job->abandoned = true;
+      s->st_cv.wait(l, [&] { return s->st_copying != job; });
+      if (job->finished == job->total) {
+        delete job;
+        --s->st_jobs;
+        s->st_cv.notify_all();
+      }
       return err;
     }
   }
@@ -1387,6 +1520,9 @@ void quiesce() {
     std::unique_lock<std::mutex> l(s->dl_mu);
     s->dl_cv.wait(l, [&] { return s->dl_busy == 0 || s->dead.load() != 0; });
     l.unlock();
+    std::unique_lock<std::mutex> st(s->st_mu);  // staged downloads: the stager's copies
+    s->st_cv.wait(st, [&] { return s->st_jobs == 0 || s->dead.load() != 0; });
+    st.unlock();
     (void)cudaStreamSynchronize(s->stream);  // callbacks queued by the downloads' own jobs
     (void)cudaGetLastError();
   }

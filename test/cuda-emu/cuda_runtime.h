@@ -215,6 +215,17 @@ cudaError_t launch(dim3 g, dim3 bl, F&& fn) {
 }
 }  // namespace emu
 
+// arelu_cuda.cu's host-side copies of downloaded data: ARELU_EMU_HOST_COPY_MS=t
+// makes each take t ms more, to show which thread waits for them.
+namespace emu {
+inline void* host_copy(void* d, const void* s, size_t n) {
+  static int ms = getenv("ARELU_EMU_HOST_COPY_MS") ? atoi(getenv("ARELU_EMU_HOST_COPY_MS")) : 0;
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return std::memcpy(d, s, n);
+}
+}  // namespace emu
+#define ARELU_HOST_COPY emu::host_copy
+
 #define threadIdx (emu::thread_idx())
 #define blockIdx (emu::block_idx())
 #define blockDim (emu::block_dim())
@@ -359,8 +370,9 @@ inline cudaError_t cudaSetDevice(int d) {
   return cudaSuccess;
 }
 inline cudaError_t cudaGetDevice(int* d) { *d = emu_current_device(); return cudaSuccess; }
+// ARELU_EMU_NO_POOLS=1: a device without stream-ordered allocation.
 inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {
-  *v = a == cudaDevAttrMultiProcessorCount ? 3 : 1;
+  *v = a == cudaDevAttrMultiProcessorCount ? 3 : getenv("ARELU_EMU_NO_POOLS") ? 0 : 1;
   return cudaSuccess;
 }
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
