@@ -680,6 +680,61 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
     });
   });
 
+  describe("the caller's current device", function () {
+    it('every call restores it, whichever device the call works on; two devices compute independently (CPU stand-in only)', function () {
+      // Two stand-in devices. The test thread plays an application that
+      // made a device current for its own CUDA work, then calls every
+      // arelu.cuda entry point on the other device. The stand-in also
+      // rejects a launch into a stream of a device other than the current
+      // one, so the work itself must select its device.
+      if (!onStandIn()) this.skip();
+      const out = inChild(`
+        const native = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'native'))}).native;
+        const dev = native.cuda.emuCurrentDevice;
+        const arr = (n) => Float32Array.from({ length: n }, () => rnd() * 8 - 4);
+        const same = (a, b) => Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+        (async () => {
+          const moved = [], wrong = [];
+          for (const [home, device] of [[1, 0], [0, 1], [1, 1]]) {
+            dev(home);
+            const check = (what) => { if (dev() !== home) { moved.push(home + '/' + device + ': ' + what); dev(home); } };
+            const shape = [4, 3, 200], opts = { shape, channelAxis: 1 }, n = 2400;
+            const params = { alpha: Float32Array.of(0.2, 0.5, 0.9), beta: Float32Array.of(-1, 0, 2) };
+            const x = arr(n), g = arr(n);
+            arelu.info(); check('info');
+            arelu.cuda.devices(); check('devices');
+            arelu.cuda.memInfo({ device }); check('memInfo');
+            const xd = arelu.cuda.upload(x, { device }); check('upload');
+            const gd = arelu.cuda.upload(g, { device }); check('upload');
+            const yd = arelu.cuda.alloc(n, { device }); check('alloc');
+            arelu.forward(xd, params, { ...opts, out: yd }); check('forward');
+            const r = arelu.backward(xd, gd, params, opts); check('backward');
+            const ya = await arelu.forwardAsync(xd, params, opts); check('forwardAsync');
+            const ra = await arelu.backwardAsync(xd, gd, params, opts); check('backwardAsync');
+            const e0 = native.cuda.eventRecord(device); check('eventRecord');
+            const zd = arelu.cuda.alloc(n, { device });
+            native.cuda.copy(zd.handle, yd.handle); check('copy');
+            const e1 = native.cuda.eventRecord(device);
+            native.cuda.eventElapsed(e0, e1); check('eventElapsed');
+            arelu.cuda.synchronize({ device }); check('synchronize');
+            const y = yd.download(); check('download');
+            const z = await zd.downloadAsync(); check('downloadAsync');
+            const cy = arelu.forward(x, params, opts), cg = arelu.backward(x, g, params, opts);
+            if (!same(y, cy) || !same(z, cy) || !same(await ya.downloadAsync(), cy)) wrong.push(device + ': y');
+            if (!same(r.dx.download(), cg.dx) || !same(ra.dx.download(), cg.dx)) wrong.push(device + ': dx');
+            if (!same(r.dAlpha, ra.dAlpha) || !same(r.dBeta, ra.dBeta)) wrong.push(device + ': sums sync/async');
+            for (let c = 0; c < 3; c++)
+              if (Math.abs(r.dBeta[c] - cg.dBeta[c]) > 1e-9 * (1 + Math.abs(cg.dBeta[c]))) wrong.push(device + ': dBeta');
+            for (const b of [xd, gd, yd, zd, ya, r.dx, ra.dx]) { b.free(); check('free'); }
+            if ([xd, ya, r.dx].some((b) => b.device !== device)) wrong.push(device + ': .device');
+          }
+          print({ moved, wrong, devices: arelu.cuda.deviceCount() });
+        })();
+      `, { ARELU_EMU_DEVICES: '2' });
+      expect(out).to.deep.equal({ moved: [], wrong: [], devices: 2 });
+    });
+  });
+
   describe("backward's second pass", function () {
     // [shape, channelAxis, partials per channel on the stand-in's 3 SMs,
     // folded by default]: every form of the folded pass (the block form

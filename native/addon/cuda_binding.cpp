@@ -20,6 +20,9 @@
 #if ARELU_WITH_CUDA
 #include "../core/arelu_cpu.h"
 #include "../cuda/arelu_cuda.h"
+#if ARELU_CUDA_EMU
+#include <cuda_runtime.h>  // the CPU stand-in (test/cuda-emu), for EmuCurrentDevice only
+#endif
 #endif
 
 namespace arelu_addon {
@@ -389,6 +392,18 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+#if ARELU_CUDA_EMU
+// emuCurrentDevice(d?) -> the calling thread's current device, set to d
+// first when given. Built into the CPU stand-in's addon only: a test plays
+// an application that chose a device of its own (every call restores it).
+Napi::Value EmuCurrentDevice(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && info[0].IsNumber()) (void)cudaSetDevice(info[0].As<Napi::Number>().Int32Value());
+  int d = -1;
+  (void)cudaGetDevice(&d);
+  return Napi::Number::New(info.Env(), d);
+}
+#endif
+
 // eventRecord(device) -> an event after the work queued so far (for the
 // benchmark's GPU-side timing); eventElapsed(start, stop) -> milliseconds.
 Napi::Value EventRecord(const Napi::CallbackInfo& info) {
@@ -587,6 +602,9 @@ void InitCuda(Napi::Env env, Napi::Object exports) {
   cuda.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
   cuda.Set("eventRecord", Napi::Function::New(env, EventRecord, "eventRecord"));
   cuda.Set("eventElapsed", Napi::Function::New(env, EventElapsed, "eventElapsed"));
+#if ARELU_CUDA_EMU
+  cuda.Set("emuCurrentDevice", Napi::Function::New(env, EmuCurrentDevice, "emuCurrentDevice"));
+#endif
   exports.Set("cuda", cuda);
 }
 

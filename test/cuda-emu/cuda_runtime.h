@@ -73,6 +73,7 @@ enum cudaError_t {
   cudaErrorInsufficientDriver = 35,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
+  cudaErrorInvalidResourceHandle = 400,
   cudaErrorNotReady = 600,
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchFailure = 719,
@@ -99,8 +100,14 @@ inline size_t total_mem() {
   return t;
 }
 inline std::mutex& mem_mu() { static std::mutex m; return m; }
-inline size_t& used_mem() { static size_t u = 0; return u; }
-inline std::vector<std::pair<void*, size_t>>& allocs() { static std::vector<std::pair<void*, size_t>> a; return a; }
+// ARELU_EMU_DEVICES=n: n devices (default 1), each with its own memory.
+inline int device_count() {
+  static int n = getenv("ARELU_EMU_DEVICES") ? std::max(1, atoi(getenv("ARELU_EMU_DEVICES"))) : 1;
+  return n;
+}
+inline size_t& used_mem(int device) { static size_t u[64] = {}; return u[device]; }
+struct Alloc { void* p; size_t bytes; int device; };
+inline std::vector<Alloc>& allocs() { static std::vector<Alloc> a; return a; }
 inline std::map<const char*, size_t>& pinned() { static std::map<const char*, size_t> p; return p; }
 // The last error is per thread, as in CUDA; a sticky error is per context.
 inline cudaError_t& last_error() { thread_local cudaError_t e = cudaSuccess; return e; }
@@ -250,6 +257,7 @@ namespace emu {
 inline std::mutex& kernel_mu() { static std::mutex m; return m; }  // the fibers' state is global
 
 struct Stream {
+  int device = 0;  // current when it was created
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::function<void()>> q;
@@ -348,6 +356,7 @@ inline const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
@@ -361,11 +370,11 @@ inline const char* cudaGetErrorString(cudaError_t e) {
 }
 inline cudaError_t cudaRuntimeGetVersion(int* v) { *v = 13000; return cudaSuccess; }
 inline cudaError_t cudaDriverGetVersion(int* v) { *v = 13000; return cudaSuccess; }
-inline cudaError_t cudaGetDeviceCount(int* n) { *n = 1; return cudaSuccess; }
+inline cudaError_t cudaGetDeviceCount(int* n) { *n = emu::device_count(); return cudaSuccess; }
 // The calling thread's current device; -1 models "never set" (device 0 by default).
 inline int& emu_current_device() { thread_local int d = 0; return d; }
 inline cudaError_t cudaSetDevice(int d) {
-  if (d != 0) return emu::set(cudaErrorInvalidDevice);
+  if (d < 0 || d >= emu::device_count()) return emu::set(cudaErrorInvalidDevice);
   emu_current_device() = d;
   return cudaSuccess;
 }
@@ -377,7 +386,7 @@ inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {
 }
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
   std::memset(p, 0, sizeof(*p));
-  std::strcpy(p->name, "arelu CPU emulation of a CUDA device");
+  std::strcpy(p->name, "arelu CPU emulation of a CUDA device");  // the tests look for "emulation"
   p->major = 9;
   p->minor = 0;
   p->multiProcessorCount = 3;
@@ -388,12 +397,13 @@ inline cudaError_t cudaMemGetInfo(size_t* f, size_t* t) {
   EMU_STICKY();
   std::lock_guard<std::mutex> l(emu::mem_mu());
   *t = emu::total_mem();
-  *f = *t - emu::used_mem();
+  *f = *t - emu::used_mem(emu_current_device());
   return cudaSuccess;
 }
 inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
   EMU_STICKY();
   *s = new emu::Stream();
+  (*s)->device = emu_current_device();
   std::lock_guard<std::mutex> l(emu::streams_mu());
   emu::streams().push_back(*s);
   return cudaSuccess;
@@ -418,11 +428,12 @@ inline cudaError_t cudaMalloc(void** p, size_t bytes) {
   EMU_STICKY();
   {
     std::lock_guard<std::mutex> l(emu::mem_mu());
-    if (bytes > emu::total_mem() - emu::used_mem()) return emu::set(cudaErrorMemoryAllocation);
+    const int dev = emu_current_device();
+    if (bytes > emu::total_mem() - emu::used_mem(dev)) return emu::set(cudaErrorMemoryAllocation);
     *p = std::malloc(bytes ? bytes : 1);
     if (!*p) return emu::set(cudaErrorMemoryAllocation);
-    emu::used_mem() += bytes;
-    emu::allocs().push_back({*p, bytes});
+    emu::used_mem(dev) += bytes;
+    emu::allocs().push_back({*p, bytes, dev});
   }
   // Poison fresh device memory, as real memory holds garbage.
   std::memset(*p, 0xA5, bytes);
@@ -432,8 +443,8 @@ inline cudaError_t emu_release(void* p) {
   std::lock_guard<std::mutex> l(emu::mem_mu());
   auto& a = emu::allocs();
   for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].first == p) {
-      emu::used_mem() -= a[i].second;
+    if (a[i].p == p) {
+      emu::used_mem(a[i].device) -= a[i].bytes;
       a.erase(a.begin() + i);
       std::free(p);
       return cudaSuccess;
@@ -553,6 +564,8 @@ template <typename A>
 cudaError_t cudaLaunchKernel(void (*fn)(A), dim3 g, dim3 bl, void** args, size_t, cudaStream_t s) {
   EMU_STICKY();
   if (bl.x > 1024 || bl.x == 0 || g.x == 0) return emu::set(cudaErrorInvalidValue);
+  // As on a GPU: a kernel runs on the current device, so its stream must be one of it.
+  if (s->device != emu_current_device()) return emu::set(cudaErrorInvalidResourceHandle);
   using T = std::remove_cv_t<A>;
   emu::trace_launch(typeid(T).name(), g.x);
   const T a = *static_cast<T*>(args[0]);
