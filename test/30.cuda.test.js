@@ -263,6 +263,25 @@ function checkOnGpu(x, dy, params, opts, channels, inner) {
   }
 }
 
+// The CPU stand-in of the CUDA runtime (test/cuda-emu) names its device so.
+function onStandIn() { return AVAILABLE && /emulation/.test(arelu.cuda.devices()[0].name); }
+
+// Runs `body` (a script's text, with `arelu`, `print` and a seeded `rnd`
+// in scope) in a child process with extra environment variables (the
+// stand-in's knobs are read once per process); returns what it printed
+// last, parsed from JSON.
+function inChild(body, env, timeout = 120000) {
+  const script = `
+    const arelu = require(${JSON.stringify(path.join(__dirname, '..'))});
+    let seed = 12345;
+    const rnd = () => { seed ^= seed << 13; seed >>>= 0; seed ^= seed >>> 17; seed ^= seed << 5; seed >>>= 0; return seed / 2 ** 32; };
+    const print = (v) => console.log(JSON.stringify(v));
+    ${body}`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout, env: { ...process.env, ...env } });
+  expect(r.status, `child exited with ${r.status} (${r.signal}): ${r.stderr}`).to.equal(0);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
 // Per-test time limit: bench/device-check.sh sets it below its step limit,
 // so one hanging test fails alone and the rest still report.
 const GPU_TIMEOUT = Number(process.env.ARELU_GPU_TEST_TIMEOUT_MS) || 300000;
@@ -309,8 +328,8 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
       d.free();
     });
 
-    it('downloadAsync of a buffer larger than the staging area (several chunks)', async function () {
-      const n = 40 * 2 ** 20 + 3; // 160 MB: three 64 MB chunks
+    it('downloadAsync of a buffer larger than the pinned ring (several chunks when it has no room for a temporary)', async function () {
+      const n = 40 * 2 ** 20 + 3; // 160 MB: 20 chunks of 8 MB on the fallback path
       const x = h.randomArray(n);
       const d = arelu.cuda.upload(x);
       const back = await d.downloadAsync();
@@ -600,6 +619,51 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
       for (const b of ds) b.free();
     });
 
+    it('downloadAsync with no room for a temporary: pinned chunks copied out off the stream (CPU stand-in only)', function () {
+      // A device without stream-ordered allocation takes the fallback path
+      // for every download. Each copy out of pinned memory takes 250 ms
+      // more here: synchronize() right after a 3-chunk download must not
+      // wait for them (nothing on the stream does), and the download still
+      // completes with the right bytes, in stream order, whatever the
+      // size, concurrency and slot reuse.
+      if (!onStandIn()) this.skip();
+      const out = inChild(`
+        const MB = 2 ** 20;
+        const arr = (n) => { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = rnd() * 8 - 4; return a; };
+        const same = (a, b) => Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+        (async () => {
+          const res = {};
+          const x = arr(6 * MB);  // 24 MB: 3 chunks of 8 MB
+          const d = arelu.cuda.upload(x);
+          const t0 = Date.now();
+          const p = d.downloadAsync();
+          arelu.cuda.synchronize();
+          res.syncMs = Date.now() - t0;
+          res.whole = same(await p, x);
+          res.doneMs = Date.now() - t0;
+          d.free();
+          // Concurrent downloads, one larger than the pinned ring (5 chunks, 4 slots).
+          const sizes = [1, 5, 4096, 100003, 2 ** 20 + 7, 9 * MB + 3];
+          const bufs = sizes.map(arr), ds = bufs.map((b) => arelu.cuda.upload(b));
+          const all = await Promise.all(ds.map((b) => b.downloadAsync()));
+          res.sizes = all.map((g, i) => same(g, bufs[i]));
+          // A download, then a forward that overwrites the buffer in place.
+          const p2 = ds[4].downloadAsync();
+          arelu.forward(ds[4], { alpha: 0.5, beta: 0 }, { out: ds[4] });
+          res.before = same(await p2, bufs[4]);
+          res.after = same(await ds[4].downloadAsync(), arelu.forward(bufs[4], { alpha: 0.5, beta: 0 }));
+          ds.forEach((b) => b.free());
+          print(res);
+        })();
+      `, { ARELU_EMU_NO_POOLS: '1', ARELU_EMU_HOST_COPY_MS: '250' });
+      expect(out.whole, 'bytes of the 3-chunk download').to.equal(true);
+      expect(out.syncMs, 'synchronize() after downloadAsync, ms').to.be.below(250);
+      expect(out.doneMs, 'the download itself, ms').to.be.at.least(750);
+      expect(out.sizes).to.deep.equal([true, true, true, true, true, true]);
+      expect(out.before, 'the download sees the data from before the forward').to.equal(true);
+      expect(out.after, 'the forward after it').to.equal(true);
+    });
+
     it('many concurrent async calls all settle, with the right sums', async function () {
       const n = 100003, x = h.randomArray(n), dy = h.randomArray(n);
       const xd = arelu.cuda.upload(x), gd = arelu.cuda.upload(dy);
@@ -613,6 +677,123 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
       }
       xd.free();
       gd.free();
+    });
+  });
+
+  describe("the caller's current device", function () {
+    it('every call restores it, whichever device the call works on; two devices compute independently (CPU stand-in only)', function () {
+      // Two stand-in devices. The test thread plays an application that
+      // made a device current for its own CUDA work, then calls every
+      // arelu.cuda entry point on the other device. The stand-in also
+      // rejects a launch into a stream of a device other than the current
+      // one, so the work itself must select its device.
+      if (!onStandIn()) this.skip();
+      const out = inChild(`
+        const native = require(${JSON.stringify(path.join(__dirname, '..', 'dist', 'native'))}).native;
+        const dev = native.cuda.emuCurrentDevice;
+        const arr = (n) => Float32Array.from({ length: n }, () => rnd() * 8 - 4);
+        const same = (a, b) => Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+        (async () => {
+          const moved = [], wrong = [];
+          for (const [home, device] of [[1, 0], [0, 1], [1, 1]]) {
+            dev(home);
+            const check = (what) => { if (dev() !== home) { moved.push(home + '/' + device + ': ' + what); dev(home); } };
+            const shape = [4, 3, 200], opts = { shape, channelAxis: 1 }, n = 2400;
+            const params = { alpha: Float32Array.of(0.2, 0.5, 0.9), beta: Float32Array.of(-1, 0, 2) };
+            const x = arr(n), g = arr(n);
+            arelu.info(); check('info');
+            arelu.cuda.devices(); check('devices');
+            arelu.cuda.memInfo({ device }); check('memInfo');
+            const xd = arelu.cuda.upload(x, { device }); check('upload');
+            const gd = arelu.cuda.upload(g, { device }); check('upload');
+            const yd = arelu.cuda.alloc(n, { device }); check('alloc');
+            arelu.forward(xd, params, { ...opts, out: yd }); check('forward');
+            const r = arelu.backward(xd, gd, params, opts); check('backward');
+            const ya = await arelu.forwardAsync(xd, params, opts); check('forwardAsync');
+            const ra = await arelu.backwardAsync(xd, gd, params, opts); check('backwardAsync');
+            const e0 = native.cuda.eventRecord(device); check('eventRecord');
+            const zd = arelu.cuda.alloc(n, { device });
+            native.cuda.copy(zd.handle, yd.handle); check('copy');
+            const e1 = native.cuda.eventRecord(device);
+            native.cuda.eventElapsed(e0, e1); check('eventElapsed');
+            arelu.cuda.synchronize({ device }); check('synchronize');
+            const y = yd.download(); check('download');
+            const z = await zd.downloadAsync(); check('downloadAsync');
+            const cy = arelu.forward(x, params, opts), cg = arelu.backward(x, g, params, opts);
+            if (!same(y, cy) || !same(z, cy) || !same(await ya.downloadAsync(), cy)) wrong.push(device + ': y');
+            if (!same(r.dx.download(), cg.dx) || !same(ra.dx.download(), cg.dx)) wrong.push(device + ': dx');
+            if (!same(r.dAlpha, ra.dAlpha) || !same(r.dBeta, ra.dBeta)) wrong.push(device + ': sums sync/async');
+            for (let c = 0; c < 3; c++)
+              if (Math.abs(r.dBeta[c] - cg.dBeta[c]) > 1e-9 * (1 + Math.abs(cg.dBeta[c]))) wrong.push(device + ': dBeta');
+            for (const b of [xd, gd, yd, zd, ya, r.dx, ra.dx]) { b.free(); check('free'); }
+            if ([xd, ya, r.dx].some((b) => b.device !== device)) wrong.push(device + ': .device');
+          }
+          print({ moved, wrong, devices: arelu.cuda.deviceCount() });
+        })();
+      `, { ARELU_EMU_DEVICES: '2' });
+      expect(out).to.deep.equal({ moved: [], wrong: [], devices: 2 });
+    });
+  });
+
+  describe("backward's second pass", function () {
+    // [shape, channelAxis, partials per channel on the stand-in's 3 SMs,
+    // folded by default]: every form of the folded pass (the block form
+    // for one channel or up to 4 channels, groups of 8 or 16 lanes for up
+    // to 32 or 64 partials per channel) and a call sent to the separate
+    // kernel (more than 4 channels of more than 64 partials).
+    const CASES = [
+      [[5000], undefined, 'flat', true],
+      [[300001], undefined, 'flat', true],
+      [[20, 64, 128], 1, 'rows, 20 per channel, 64 channels', true],
+      [[48, 40, 256], 1, 'rows, 48 per channel, 40 channels', true],
+      [[300, 2, 256], 1, 'rows, 300 per channel, 2 channels', true],
+      [[100, 3, 128], 1, 'rows, 100 per channel, 3 channels', true],
+      [[40, 5, 8], 2, 'cols, 1 per channel', true],
+      [[900, 40], 1, 'cols, 18 per channel', true],
+      [[64, 300], 1, 'cols, 22 per channel, 300 channels', true],
+      [[1, 10, 50], 1, 'cols, 50 per channel', true],
+      [[100, 6, 128], 1, 'rows, 100 per channel, 6 channels', false],
+    ];
+    const BODY = `
+      const fs = require('fs');
+      const trace = () => fs.existsSync(process.env.ARELU_EMU_TRACE) ? fs.readFileSync(process.env.ARELU_EMU_TRACE, 'utf8').split('\\n').filter(Boolean) : [];
+      const hex = (v) => { const b = Buffer.alloc(8); b.writeDoubleLE(v); return b.toString('hex'); };
+      const arr = (n) => Float32Array.from({ length: n }, () => rnd() * 8 - 4);
+      const out = [];
+      for (const [shape, axis] of ${JSON.stringify(CASES.map(([s, a]) => [s, a === undefined ? null : a]))}) {
+        const n = shape.reduce((a, b) => a * b, 1), C = axis === null ? 1 : shape[axis];
+        const opts = axis === null ? {} : { shape, channelAxis: axis };
+        const params = axis === null ? { alpha: 0.4, beta: 0.3 }
+          : { alpha: Float32Array.from({ length: C }, () => rnd()), beta: Float32Array.from({ length: C }, () => rnd() * 4 - 2) };
+        const xd = arelu.cuda.upload(arr(n)), gd = arelu.cuda.upload(arr(n));
+        const before = trace().length;
+        const r = arelu.backward(xd, gd, params, opts);
+        const launched = trace().slice(before);
+        const sums = [r.dAlpha, r.dBeta].flatMap((v) => (typeof v === 'number' ? [v] : Array.from(v)));
+        out.push({ launches: launched.length, separate: launched.filter((l) => /RArgs/.test(l)).length, bits: sums.map(hex).join('') });
+        for (const d of [xd, gd, r.dx]) d.free();
+      }
+      print(out);`;
+
+    it('is folded into the first kernel unless a call has many partials; both forms give the same bits (CPU stand-in only)', function () {
+      if (!onStandIn()) this.skip();
+      const run = (mode) => {
+        const file = path.join(os.tmpdir(), `arelu-trace-${process.pid}-${mode}-${Date.now()}`);
+        try {
+          return inChild(BODY, { ARELU_EMU_TRACE: file, ARELU_CUDA_SECOND_PASS: mode });
+        } finally {
+          require('fs').rmSync(file, { force: true });
+        }
+      };
+      const auto = run('auto'), fold = run('fold'), kernel = run('kernel');
+      CASES.forEach(([shape, , what, folded], i) => {
+        const name = `[${shape}] (${what})`;
+        expect(auto[i], `${name}: launches by default`).to.include({ launches: folded ? 1 : 2, separate: folded ? 0 : 1 });
+        expect(fold[i], `${name}: launches, always folded`).to.include({ launches: 1, separate: 0 });
+        expect(kernel[i], `${name}: launches, always a kernel`).to.include({ launches: 2, separate: 1 });
+        expect(fold[i].bits, `${name}: sums folded vs by default`).to.equal(auto[i].bits);
+        expect(kernel[i].bits, `${name}: sums of the separate kernel vs by default`).to.equal(auto[i].bits);
+      });
     });
   });
 
@@ -646,6 +827,68 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
       expect(out[0]).to.be.oneOf(['ok', 'ERR_ARELU_CUDA:cudaErrorIllegalAddress']);
       for (const o of out.slice(1)) expect(o).to.equal('ERR_ARELU_CUDA:cudaErrorIllegalAddress');
     });
+  });
+
+  describe('a download through pinned chunks when the device dies midway', function () {
+    it('rejects with the sticky error; the chunks queued before it write nothing and are cleaned up (CPU stand-in only)', function () {
+      // 40 chunks of 8 MB; queueing each waits a little on the stand-in,
+      // and launch 1 (queued just before) faults after 20 ms: some chunks
+      // are queued, then enqueueing fails.
+      if (!onStandIn()) this.skip();
+      const out = inChild(`
+        (async () => {
+          const n = 80 * 2 ** 20, x = new Float32Array(n).fill(3);
+          const xd = arelu.cuda.upload(x);
+          const into = new Float32Array(n).fill(7);
+          arelu.forward(xd, {}, { out: xd });  // launch 1: faults after 20 ms
+          let err = 'resolved';
+          try { await xd.downloadAsync(into); } catch (e) { err = e.cudaError; }
+          await new Promise((r) => setTimeout(r, 300));
+          print({ err, untouched: into.every((v) => v === 7) });
+        })();
+      `, { ARELU_EMU_FAIL_LAUNCH: '1', ARELU_EMU_FAULT_MS: '20', ARELU_EMU_NO_POOLS: '1' });
+      expect(out).to.deep.equal({ err: 'cudaErrorIllegalAddress', untouched: true });
+    });
+  });
+
+  describe('teardown with callbacks still to come', function () {
+    for (const [how, env] of [['', {}], [', downloads through pinned chunks', { ARELU_EMU_NO_POOLS: '1' }]]) {
+    it(`a worker ends after its device died with async calls queued: their late callbacks touch nothing freed${how} (CPU stand-in only)`, function () {
+      // The stand-in faults launch 1 after 400 ms and stalls the stream
+      // 400 ms more, so the worker queues calls behind the fault, sees the
+      // device die (a call marks it dead), and exits while their callbacks
+      // are still to come: its environment's cleanup does not wait for a
+      // dead device. The callbacks then run in a live process (under ASan
+      // in CI: any use of the worker's freed state is reported).
+      if (!onStandIn()) this.skip();
+      const out = inChild(`
+        const { Worker } = require('worker_threads');
+        function workerMain() {
+          const { parentPort, workerData } = require('worker_threads');
+          const arelu = require(workerData);
+          const xd = arelu.cuda.upload(new Float32Array(4096).fill(1));
+          arelu.forward(xd, {}, { out: xd });  // launch 1: faults, slowly
+          for (let i = 0; i < 20; i++) arelu.backwardAsync(xd, xd).catch(() => {});
+          arelu.forwardAsync(xd, {}, { out: xd }).catch(() => {});
+          xd.downloadAsync().catch(() => {});
+          const poll = () => {
+            try { arelu.forward(xd, {}, { out: xd }); } catch (e) {
+              parentPort.postMessage(e.cudaError);  // the device is dead now
+              process.exit(0);
+            }
+            setTimeout(poll, 5);
+          };
+          poll();
+        }
+        const w = new Worker('(' + workerMain + ')()', { eval: true, workerData: ${JSON.stringify(path.join(__dirname, '..'))} });
+        let seen = null;
+        w.on('message', (m) => { seen = m; });
+        w.on('error', (e) => { seen = String(e); });
+        w.on('exit', () => setTimeout(() => print({ seen, alive: true }), 1500));
+      `, { ARELU_EMU_FAIL_LAUNCH: '1', ARELU_EMU_FAULT_MS: '400', ...env });
+      expect(out).to.deep.equal({ seen: 'cudaErrorIllegalAddress', alive: true });
+    });
+    }
   });
 
   describe('64-bit lengths', function () {

@@ -10,6 +10,8 @@
 // ERR_ARELU_NO_CUDA with reason "not compiled".
 #include "cuda_binding.h"
 
+#include <atomic>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,9 @@
 #if ARELU_WITH_CUDA
 #include "../core/arelu_cpu.h"
 #include "../cuda/arelu_cuda.h"
+#if ARELU_CUDA_EMU
+#include <cuda_runtime.h>  // the CPU stand-in (test/cuda-emu), for EmuCurrentDevice only
+#endif
 #endif
 
 namespace arelu_addon {
@@ -387,6 +392,18 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+#if ARELU_CUDA_EMU
+// emuCurrentDevice(d?) -> the calling thread's current device, set to d
+// first when given. Built into the CPU stand-in's addon only: a test plays
+// an application that chose a device of its own (every call restores it).
+Napi::Value EmuCurrentDevice(const Napi::CallbackInfo& info) {
+  if (info.Length() > 0 && info[0].IsNumber()) (void)cudaSetDevice(info[0].As<Napi::Number>().Int32Value());
+  int d = -1;
+  (void)cudaGetDevice(&d);
+  return Napi::Number::New(info.Env(), d);
+}
+#endif
+
 // eventRecord(device) -> an event after the work queued so far (for the
 // benchmark's GPU-side timing); eventElapsed(start, stop) -> milliseconds.
 Napi::Value EventRecord(const Napi::CallbackInfo& info) {
@@ -419,6 +436,11 @@ Napi::Value EventElapsed(const Napi::CallbackInfo& info) {
 // write into) are held by references until then. The thread-safe function
 // is referenced only while some call is pending, so a pending call keeps
 // the event loop alive and an idle addon does not.
+//
+// Callbacks reach the thread-safe function only through the environment's
+// Relay, which every call in flight holds a reference to: a callback that
+// comes after the environment is gone (a dead device's: teardown does not
+// wait for one) finds the relay closed and calls nothing.
 
 struct AsyncOp {
   Napi::Promise::Deferred deferred;
@@ -432,9 +454,32 @@ struct CudaEnv;
 void complete_js(Napi::Env env, Napi::Function, CudaEnv* ce, AsyncOp* op);
 using Tsfn = Napi::TypedThreadSafeFunction<CudaEnv, AsyncOp, complete_js>;
 
+// What completion callbacks use, on any thread. Freed with its last
+// reference: the environment's, dropped when the thread-safe function is
+// finalized, or that of the last call in flight.
+struct Relay {
+  std::mutex m;
+  bool open = true;  // false once the thread-safe function is finalized (m)
+  Tsfn tsfn;
+  std::atomic<size_t> refs{1};
+  void unref() {
+    if (refs.fetch_sub(1) == 1) delete this;
+  }
+  // Hands op to the JS thread; false when the environment is gone.
+  bool post(AsyncOp* op) {
+    std::lock_guard<std::mutex> l(m);  // the finalizer waits for a call in progress
+    return open && tsfn.NonBlockingCall(op) == napi_ok;
+  }
+  void close() {
+    std::lock_guard<std::mutex> l(m);
+    open = false;
+  }
+};
+
 // Per environment (main thread, each worker thread).
 struct CudaEnv {
   Tsfn tsfn;
+  Relay* relay = nullptr;
   size_t pending = 0;  // JS thread only
 };
 
@@ -448,7 +493,7 @@ void complete_js(Napi::Env env, Napi::Function, CudaEnv* ce, AsyncOp* op) {
 }
 
 struct Pending {
-  CudaEnv* ce;
+  Relay* relay;
   AsyncOp* op;
 };
 
@@ -457,10 +502,10 @@ struct Pending {
 void on_done(int status, void* user) {
   auto* p = static_cast<Pending*>(user);
   p->op->status = status;
-  // Fails only once the environment is being torn down (after its cleanup
-  // hook waited for the device); the op is then left to the process exit,
-  // since its references cannot be released off-thread.
-  (void)p->ce->tsfn.NonBlockingCall(p->op);
+  // When the environment is gone the op is left to the process exit, since
+  // its references cannot be released off-thread.
+  (void)p->relay->post(p->op);
+  p->relay->unref();
   delete p;
 }
 
@@ -474,12 +519,14 @@ Napi::Value start_async(const Napi::CallbackInfo& info, const std::string& what,
   op->what = what;
   for (size_t i = 0; i < info.Length(); ++i)
     if (info[i].IsObject()) op->refs.push_back(Napi::Persistent(info[i].As<Napi::Object>()));
-  auto* pending = new Pending{ce, op};
+  ce->relay->refs.fetch_add(1);
+  auto* pending = new Pending{ce->relay, op};
   const Napi::Promise promise = op->deferred.Promise();
   if (ce->pending++ == 0) ce->tsfn.Ref(env);
   if (int e = enqueue(pending)) {
     delete pending;
     delete op;
+    ce->relay->unref();
     if (--ce->pending == 0) ce->tsfn.Unref(env);
     throw_cuda(env, e, what);
   }
@@ -512,7 +559,9 @@ Napi::Value DownloadAsync(const Napi::CallbackInfo& info) {
 }
 
 // Environment teardown: nothing queued may write into this environment's
-// memory after it is gone, so wait for the devices here. Registered after
+// memory after it is gone, so wait for the devices here (a dead device's
+// work writes nothing; its callbacks, if they ever come, meet a closed
+// Relay). Registered after
 // the thread-safe function, so it runs before the function's own cleanup.
 void cleanup_env(void* arg) {
   auto* ce = static_cast<CudaEnv*>(arg);
@@ -524,7 +573,15 @@ void cleanup_env(void* arg) {
 
 void InitCuda(Napi::Env env, Napi::Object exports) {
   auto* ce = new CudaEnv();
-  ce->tsfn = Tsfn::New(env, "arelu:cuda", 0, 1, ce, [](Napi::Env, CudaEnv* data, CudaEnv*) { delete data; }, ce);
+  ce->tsfn = Tsfn::New(env, "arelu:cuda", 0, 1, ce,
+                       [](Napi::Env, CudaEnv* data, CudaEnv*) {
+                         data->relay->close();
+                         data->relay->unref();
+                         delete data;
+                       },
+                       ce);
+  ce->relay = new Relay();
+  ce->relay->tsfn = ce->tsfn;
   ce->tsfn.Unref(env);
   NAPI_THROW_IF_FAILED_VOID(env, napi_add_env_cleanup_hook(env, cleanup_env, ce));
   Napi::Object cuda = Napi::Object::New(env);
@@ -545,6 +602,9 @@ void InitCuda(Napi::Env env, Napi::Object exports) {
   cuda.Set("synchronize", Napi::Function::New(env, Synchronize, "synchronize"));
   cuda.Set("eventRecord", Napi::Function::New(env, EventRecord, "eventRecord"));
   cuda.Set("eventElapsed", Napi::Function::New(env, EventElapsed, "eventElapsed"));
+#if ARELU_CUDA_EMU
+  cuda.Set("emuCurrentDevice", Napi::Function::New(env, EmuCurrentDevice, "emuCurrentDevice"));
+#endif
   exports.Set("cuda", cuda);
 }
 

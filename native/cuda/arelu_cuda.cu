@@ -14,9 +14,11 @@
 //         column (or 4), walks down a band of rows, and the block reduces
 //         each column over its threads; one partial per (band, column).
 //         Bands are sized from the SM count (about 8 block items per SM).
-// Partials are stored channel-major, so the second pass
-// (arelu_reduce_kernel) sums each channel's partials in index order. No
-// atomics anywhere: the sums are bit-identical run to run.
+// Partials are stored channel-major; the second pass sums each channel's
+// partials in one fixed order, in the last block of the first pass or, for
+// calls with many partials, in a kernel of its own (arelu_reduce_kernel),
+// with the same bits either way. No float atomics: the sums are
+// bit-identical run to run.
 #include "arelu_cuda.h"
 
 #include <cuda_runtime.h>
@@ -26,6 +28,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -35,6 +38,12 @@
 #include <vector>
 
 #include "../core/arelu_math.h"
+
+// The host-side copy of downloaded data (the CPU stand-in, test/cuda-emu,
+// can slow it down to show which thread waits for it).
+#ifndef ARELU_HOST_COPY
+#define ARELU_HOST_COPY std::memcpy
+#endif
 
 namespace arelu_cuda {
 namespace {
@@ -49,7 +58,6 @@ constexpr size_t kChunk = 4096;         // rows plan: elements per warp item
 constexpr size_t kRowMin = 128;         // inner >= this: rows plan
 constexpr size_t kItemsPerSm = 8;       // cols plan: block items per SM to aim for
 constexpr size_t kBandMax = 1024;       // cols plan: rows per band, at most
-constexpr size_t kFoldChannels = 16;    // backward: up to this many channels, no second kernel
 
 enum Mode : int { kFlat = 0, kRows = 1, kCols = 2 };
 
@@ -75,7 +83,7 @@ struct KArgs {
   // cols
   size_t period, outer, cols_v, tx, ty, band, nbands, ntiles;
   // backward with few channels: the second pass folded into the first
-  unsigned* done_counter;  // null: a separate arelu_reduce_kernel sums
+  unsigned* done_counter;  // null: arelu_reduce_kernel sums (many partials)
   RArgs red;
 };
 
@@ -343,16 +351,22 @@ __device__ __forceinline__ void body(const KArgs& k) {
   else cols_body<kBwd, kVec>(k);
 }
 
-}  // namespace
+// ---- the second pass: each channel's partials, in one fixed order -----------------
+//
+// The order is that of reduce_channel, a 256-thread block per channel:
+// thread t sums partials t, t + 256, ... in index order (leaf L_t, +0 when
+// t >= per), each warp reduces its 32 leaves by warp_reduce (W_w), and
+// warp 0 reduces W_0..W_7 (lanes 8..31 holding +0) the same way. The
+// separate kernel runs it as written; the folded form (the last block of
+// the first pass, below) computes the same additions on fewer threads.
 
-template <int kMode, int kVec>
-__global__ void __launch_bounds__(kThreads) arelu_forward_kernel(const KArgs k) {
-  body<false, kMode, kVec>(k);
+__device__ __forceinline__ void finish_channel(const RArgs& r, size_t c, double sa, double sb) {
+  const Coeffs co = r.channels == 1 ? r.c0 : r.coeffs[c];
+  r.sums[c] = arelu::finish_dalpha(co, -sa);  // the first pass sums -tA
+  r.sums[r.channels + c] = arelu::finish_dbeta(co, sb);
 }
 
-// One channel's partials summed by the whole block in a fixed order (the
-// same order whether the second pass is folded in or a kernel of its own),
-// then finished with the shared finish_* definitions. Loads bypass L1: the
+// One channel's partials summed by the whole block. Loads bypass L1: the
 // partials were written by other blocks.
 __device__ __forceinline__ void reduce_channel(const RArgs& r, size_t c) {
   double sa = 0.0, sb = 0.0;
@@ -362,19 +376,83 @@ __device__ __forceinline__ void reduce_channel(const RArgs& r, size_t c) {
     sb += p.y;
   }
   block_reduce(sa, sb);
-  if (threadIdx.x == 0) {
-    const Coeffs co = r.channels == 1 ? r.c0 : r.coeffs[c];
-    r.sums[c] = arelu::finish_dalpha(co, -sa);  // the first pass sums -tA
-    r.sums[r.channels + c] = arelu::finish_dbeta(co, sb);
+  if (threadIdx.x == 0) finish_channel(r, c, sa, sb);
+}
+
+// The same sums for one channel with at most 64 partials, from a group of
+// G = 8 * kW lanes (kW = 1 or 2: the warps of the block form that hold
+// leaves, per <= 32 * kW). Lane j of the group stands for lanes j, j + G,
+// ... of each of those warps: 4 leaves in registers, each one partial (or
+// +0 past `per`; +0 + p is p). Of warp_reduce's steps (offsets 16, 8, ...,
+// 1), those with an offset of G or more pair two leaves of one lane and run
+// in its registers; the rest are shuffles within the group. Warps 2..7 have
+// no leaves: W_w = +0, and adding +0 (also the zeros of warp 0's second
+// stage) leaves a sum unchanged, since no sum here is -0 (every one starts
+// at +0). So warp 0's second stage is W_0 + W_1, and lane j == 0 of the
+// group ends with reduce_channel's sums, bit for bit.
+template <int kW>
+__device__ __forceinline__ void group_reduce_channel(const RArgs& r, size_t c, bool valid, int j, double& ra,
+                                                     double& rb) {
+  constexpr int G = 8 * kW, kV = 32 / G;  // kW * kV = 4 leaves per lane
+  const double2* p = r.partial + c * r.per;
+  double va[kW][kV], vb[kW][kV];
+#pragma unroll
+  for (int w = 0; w < kW; ++w)
+#pragma unroll
+    for (int i = 0; i < kV; ++i) {
+      const size_t e = size_t(w) * 32 + j + size_t(i) * G;
+      const double2 q = valid && e < r.per ? __ldcg(p + e) : make_double2(0.0, 0.0);
+      va[w][i] = q.x;
+      vb[w][i] = q.y;
+    }
+#pragma unroll
+  for (int w = 0; w < kW; ++w) {
+#pragma unroll
+    for (int o = 16; o >= G; o >>= 1)
+#pragma unroll
+      for (int i = 0; i < o / G; ++i) {
+        va[w][i] += va[w][i + o / G];
+        vb[w][i] += vb[w][i + o / G];
+      }
+#pragma unroll
+    for (int o = G / 2; o > 0; o >>= 1) {
+      va[w][0] += __shfl_down_sync(0xffffffffu, va[w][0], o, G);
+      vb[w][0] += __shfl_down_sync(0xffffffffu, vb[w][0], o, G);
+    }
   }
+  ra = kW == 2 ? va[0][0] + va[kW - 1][0] : va[0][0];
+  rb = kW == 2 ? vb[0][0] + vb[kW - 1][0] : vb[0][0];
+}
+
+// Every channel's sums by one block, per <= 32 * kW: groups of G lanes,
+// 32 / G channels per warp at a time (warp-uniform loops, so every shuffle
+// has all 32 lanes).
+template <int kW>
+__device__ __forceinline__ void block_reduce_channels(const RArgs& r) {
+  constexpr int G = 8 * kW;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (size_t base = size_t(warp) * (32 / G); base < r.channels; base += kThreads / G) {
+    const size_t c = base + lane / G;
+    const bool valid = c < r.channels;
+    double sa, sb;
+    group_reduce_channel<kW>(r, c, valid, lane % G, sa, sb);
+    if (valid && lane % G == 0) finish_channel(r, c, sa, sb);
+  }
+}
+
+}  // namespace
+
+template <int kMode, int kVec>
+__global__ void __launch_bounds__(kThreads) arelu_forward_kernel(const KArgs k) {
+  body<false, kMode, kVec>(k);
 }
 
 template <int kMode, int kVec>
 __global__ void __launch_bounds__(kThreads, kBwdMinBlocks) arelu_backward_kernel(const KArgs k) {
   body<true, kMode, kVec>(k);
   if (k.done_counter != nullptr) {
-    // The last block to finish sums the partials (threadfence reduction):
-    // one kernel instead of two, the same summation order.
+    // The last block to finish runs the second pass (threadfence
+    // reduction): one kernel instead of two, the same summation order.
     __shared__ unsigned is_last;
     __threadfence();  // this block's partials are visible before it counts
     __syncthreads();
@@ -382,14 +460,26 @@ __global__ void __launch_bounds__(kThreads, kBwdMinBlocks) arelu_backward_kernel
     __syncthreads();
     if (is_last) {
       __threadfence();
-      for (size_t c = 0; c < k.red.channels; ++c) reduce_channel(k.red, c);
+      // Up to 64 partials per channel: groups of lanes, many channels at
+      // once. Otherwise the block form, a channel at a time (fold_second_pass
+      // sends calls with more channels to the separate kernel): the group
+      // forms for more partials would need more registers than the first
+      // pass of the scalar plans uses, and cost it occupancy.
+      if constexpr (kMode != kFlat) {
+        if (k.red.per <= 32) block_reduce_channels<1>(k.red);
+        else if (k.red.per <= 64) block_reduce_channels<2>(k.red);
+        else
+          for (size_t c = 0; c < k.red.channels; ++c) reduce_channel(k.red, c);
+      } else {
+        reduce_channel(k.red, 0);
+      }
       if (threadIdx.x == 0) *k.done_counter = 0;  // ready for the next launch (stream-ordered)
     }
   }
 }
 
-// Second pass: one block per channel sums that channel's `per` partials in
-// a fixed order and applies the shared finish_* definitions.
+// The second pass as a kernel of its own, for calls with many partials:
+// one block per channel.
 __global__ void __launch_bounds__(kThreads) arelu_reduce_kernel(const RArgs r) {
   for (size_t c = blockIdx.x; c < r.channels; c += gridDim.x) reduce_channel(r, c);
 }
@@ -460,6 +550,10 @@ struct Ring {
 constexpr size_t kRingBytes = size_t(1) << 20;
 
 struct DlTask;
+struct StageChunk;
+struct StageJob;
+constexpr size_t kStageSlots = 4;
+constexpr size_t kStageSlotBytes = size_t(8) << 20;
 
 struct DeviceState {
   std::mutex mu;  // held while enqueueing; never across a wait for the device
@@ -485,7 +579,19 @@ struct DeviceState {
   std::deque<DlTask*> dl_queue;
   size_t dl_busy = 0;  // queued or running
   bool dl_thread = false;
-  char* staging = nullptr;  // pinned; the fallback download path only
+  // downloadAsync's fallback (no room for a temporary): a pinned ring of
+  // kStageSlots slots. Chunk `ticket` (numbered per device in call order)
+  // lands in slot ticket % kStageSlots; the stager thread copies it out.
+  char* staging = nullptr;
+  uint64_t st_ticket = 0;  // the next chunk's ticket (mu)
+  bool st_thread = false;  // (mu)
+  std::mutex st_mu;
+  std::condition_variable st_cv;
+  std::deque<StageChunk*> st_queue;      // landed, to be copied out (st_mu)
+  uint64_t st_free[kStageSlots] = {};    // slot i takes ticket st_free[i] next (st_mu)
+  std::vector<uint64_t> st_void;         // tickets that never landed, retired in slot order (st_mu)
+  const StageJob* st_copying = nullptr;  // the job the stager copies for now (st_mu)
+  size_t st_jobs = 0;                    // staged downloads not finished (st_mu)
 };
 
 // Records a sticky error on the device; returns e.
@@ -703,6 +809,46 @@ Plan make_plan(KArgs& k, int sm_count) {
   return p;
 }
 
+// Whether backward's second pass runs in the last block of the first
+// (saving a launch and the gap before it: most of a small call's fixed
+// cost) or as a kernel of its own, a block per channel across the GPU.
+// One block reads the partials at one SM's share of L2 bandwidth (about
+// 64 B per clock), spends 4 shuffles per group step, and in the block form
+// about 1000 clocks per channel: beyond about 2 us of that, the separate
+// kernel is faster, whatever the channel count. So calls with many
+// partials run it separately: large NHWC calls (a partial per band and
+// column), NCHW calls past about 16M elements or with a batch above 64
+// (more than 64 partials per channel) and more than 4 channels. These
+// budgets are estimates until measured on a GPU; ARELU_CUDA_SECOND_PASS=
+// fold|kernel forces one form (for tests and the benchmark), with the same
+// bits either way.
+constexpr size_t kFoldPartials = 16384;    // 256 KB of partials: about 4000 clocks at 64 B per clock
+constexpr size_t kFoldShuffles = 4096;     // warp shuffles of the group forms, about as many clocks
+constexpr size_t kFoldBlockChannels = 4;   // channels of the block form (about 1000 clocks each)
+
+int second_pass_mode() {  // 0: by size, 1: always folded, 2: always a kernel
+  static const int mode = [] {
+    const char* e = std::getenv("ARELU_CUDA_SECOND_PASS");
+    if (e == nullptr) return 0;
+    if (std::strcmp(e, "fold") == 0) return 1;
+    if (std::strcmp(e, "kernel") == 0) return 2;
+    return 0;
+  }();
+  return mode;
+}
+
+// The forms are those of arelu_backward_kernel's last block.
+bool fold_second_pass(size_t per, size_t channels) {
+  if (const int m = second_pass_mode()) return m == 1;
+  if (per * channels > kFoldPartials) return false;
+  if (channels == 1) return true;  // flat: the block form
+  // Groups of 8 lanes (3 shuffle steps of (a, b), 4 channels per warp) or
+  // of 16 (two trees of 4 steps, 2 channels per warp).
+  if (per <= 32) return ceil_div(channels, 4) * 3 * 4 <= kFoldShuffles;
+  if (per <= 64) return ceil_div(channels, 2) * 2 * 4 * 4 <= kFoldShuffles;
+  return channels <= kFoldBlockChannels;
+}
+
 template <bool kBwd>
 KernelFn kernel_for(const Plan& p) {
 #define ARELU_K(M, V) (kBwd ? &arelu_backward_kernel<M, V> : &arelu_forward_kernel<M, V>)
@@ -819,7 +965,7 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
     ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->d_sums, &s->sums_cap, 2 * l.channels)));
     k.partial = s->partial;
     k.red = RArgs{s->partial, per, l.channels, k.coeffs, k.c0, s->d_sums};
-    if (l.channels <= kFoldChannels) k.done_counter = s->done_counter;
+    if (fold_second_pass(per, l.channels)) k.done_counter = s->done_counter;
   }
   void* args[] = {&k};
   ARELU_TRY(cudaLaunchKernel(fn, dim3(grid), dim3(kThreads), args, 0, s->stream));
@@ -921,8 +1067,9 @@ int wait_for(DeviceState* s, Waiter* w) {
 // (pageable) array on the device's copy stream, frees it, and reports.
 // Nothing on the JS thread waits, and the main stream never stalls on host
 // memcpys. When the temporary cannot be had (device memory full, or no
-// stream-ordered allocator), the old path runs: chunks through a pinned
-// staging buffer, each emptied by a stream callback.
+// stream-ordered allocator), download_staged runs: the stream copies the
+// source in chunks into a ring of pinned slots, and a stager thread copies
+// each landed chunk out to the array while the stream goes on.
 struct DlTask {
   void* dst = nullptr;
   void* tmp = nullptr;
@@ -957,54 +1104,164 @@ void downloader(DeviceState* s) {
   }
 }
 
-// The fallback: chunks through the pinned staging buffer, in stream order.
-constexpr size_t kStagingBytes = size_t(16) << 20;
-
-struct ChunkJob {
+// The fallback, in stream order without a device temporary. Per chunk, on
+// the stream: a device-to-pinned copy into the chunk's slot, then a
+// callback (on_landed) that only queues the chunk for the stager. The
+// stager copies it out to the array and frees the slot. A slot is written
+// again only after the stager freed it: when the stager is behind by the
+// whole ring (a download of more than 32 MB, or several at once), a
+// callback (on_slot_wait) holds the stream until then. So the stream waits
+// for host memcpys only beyond the ring's 32 MB, where it must: the source
+// may be overwritten by the work queued after the download.
+struct StageJob {
   DeviceState* s = nullptr;
   Done done = nullptr;
   void* user = nullptr;
-  int status = 0;
-  std::vector<std::pair<char*, size_t>> chunks;  // (dst, bytes)
-  size_t next = 0;
-  const char* staging = nullptr;
+  int status = 0;          // (st_mu)
+  size_t total = 0;        // chunks whose callbacks are queued (st_mu)
+  size_t finished = 0;     // chunks the stager is done with (st_mu)
+  bool abandoned = false;  // enqueueing failed: copy nothing, report nothing (st_mu)
 };
 
-void CUDART_CB on_chunk(cudaStream_t, cudaError_t status, void* p) {
-  ChunkJob* job = static_cast<ChunkJob*>(p);
-  const auto& ch = job->chunks[job->next++];
-  if (status != cudaSuccess && job->status == 0) job->status = note(job->s, status);
-  if (job->status == 0) std::memcpy(ch.first, job->staging, ch.second);
-  if (job->next == job->chunks.size()) {
-    job->done(job->status, job->user);
-    delete job;
+struct StageChunk {
+  StageJob* job;
+  char* dst;
+  const char* slot;
+  size_t len;
+  uint64_t ticket;
+};
+
+struct SlotWait {
+  DeviceState* s;
+  uint64_t ticket;
+};
+
+// Frees ticket t's slot for ticket t + kStageSlots, in ticket order per
+// slot (a void ticket waits for the one before it). Called with st_mu held.
+void stage_retire(DeviceState* s, uint64_t t) {
+  if (s->st_free[t % kStageSlots] != t) {
+    s->st_void.push_back(t);
+    return;
+  }
+  for (;;) {
+    t += kStageSlots;
+    s->st_free[t % kStageSlots] = t;
+    const auto it = std::find(s->st_void.begin(), s->st_void.end(), t);
+    if (it == s->st_void.end()) break;
+    s->st_void.erase(it);
+  }
+  s->st_cv.notify_all();
+}
+
+void CUDART_CB on_slot_wait(cudaStream_t, cudaError_t, void* p) {
+  SlotWait* w = static_cast<SlotWait*>(p);
+  DeviceState* s = w->s;
+  {
+    std::unique_lock<std::mutex> l(s->st_mu);
+    s->st_cv.wait(l, [&] { return s->st_free[w->ticket % kStageSlots] >= w->ticket; });
+  }
+  delete w;
+}
+
+void CUDART_CB on_landed(cudaStream_t, cudaError_t status, void* p) {
+  StageChunk* c = static_cast<StageChunk*>(p);
+  DeviceState* s = c->job->s;
+  std::lock_guard<std::mutex> l(s->st_mu);
+  if (status != cudaSuccess && c->job->status == 0) c->job->status = note(s, static_cast<int>(status));
+  s->st_queue.push_back(c);
+  s->st_cv.notify_all();
+}
+
+void stager(DeviceState* s) {
+  std::unique_lock<std::mutex> l(s->st_mu);
+  for (;;) {
+    s->st_cv.wait(l, [&] { return !s->st_queue.empty(); });
+    StageChunk* c = s->st_queue.front();
+    s->st_queue.pop_front();
+    StageJob* job = c->job;
+    if (job->status == 0 && !job->abandoned) {
+      s->st_copying = job;
+      l.unlock();
+      ARELU_HOST_COPY(c->dst, c->slot, c->len);
+      l.lock();
+      s->st_copying = nullptr;
+    }
+    stage_retire(s, c->ticket);
+    delete c;
+    s->st_cv.notify_all();
+    if (++job->finished == job->total) {
+      if (!job->abandoned) {
+        l.unlock();
+        job->done(job->status, job->user);
+        l.lock();
+      }
+      delete job;
+      --s->st_jobs;
+      s->st_cv.notify_all();
+    }
   }
 }
 
+// Called with s->mu held (tickets in call order).
 int download_staged(DeviceState* s, void* dst, const void* src, size_t bytes, Done done, void* user) {
-  if (s->staging == nullptr) ARELU_TRY(cudaMallocHost(reinterpret_cast<void**>(&s->staging), kStagingBytes));
-  ChunkJob* job = new ChunkJob();
+  if (s->staging == nullptr) {
+    ARELU_TRY(cudaMallocHost(reinterpret_cast<void**>(&s->staging), kStageSlots * kStageSlotBytes));
+    std::lock_guard<std::mutex> l(s->st_mu);
+    for (size_t i = 0; i < kStageSlots; ++i) s->st_free[i] = i;  // st_ticket is 0 until here
+  }
+  if (!s->st_thread) {
+    std::thread(stager, s).detach();
+    s->st_thread = true;
+  }
+  const size_t n = ceil_div(bytes, kStageSlotBytes);
+  StageJob* job = new StageJob();
   job->s = s;
   job->done = done;
   job->user = user;
-  job->staging = s->staging;
-  for (size_t off = 0; off < bytes; off += kStagingBytes)
-    job->chunks.emplace_back(static_cast<char*>(dst) + off, std::min(kStagingBytes, bytes - off));
-  // The job deletes itself in the last chunk's callback, which may run
-  // before cudaStreamAddCallback returns: nothing below reads the job after
-  // the last one is queued. If queueing fails midway, the queued callbacks
-  // never reach the last chunk; wait for them, then clean up here.
-  const size_t n = job->chunks.size();
+  job->total = n;
+  {
+    std::lock_guard<std::mutex> l(s->st_mu);
+    ++s->st_jobs;
+  }
+  // Once the last chunk's callback is queued the stager may finish and
+  // delete the job at any time: nothing below reads it after that.
   for (size_t i = 0; i < n; ++i) {
-    const size_t len = std::min(kStagingBytes, bytes - i * kStagingBytes);
-    cudaError_t e = cudaMemcpyAsync(s->staging, static_cast<const char*>(src) + i * kStagingBytes, len,
-                                    cudaMemcpyDeviceToHost, s->stream);
-    if (e == cudaSuccess) e = cudaStreamAddCallback(s->stream, on_chunk, job, 0);
+    const size_t off = i * kStageSlotBytes, len = std::min(kStageSlotBytes, bytes - off);
+    const uint64_t ticket = s->st_ticket++;
+    char* slot = s->staging + (ticket % kStageSlots) * kStageSlotBytes;
+    bool slot_free;
+    {
+      std::lock_guard<std::mutex> l(s->st_mu);
+      slot_free = s->st_free[ticket % kStageSlots] >= ticket;
+    }
+    cudaError_t e = cudaSuccess;
+    if (!slot_free) {
+      SlotWait* w = new SlotWait{s, ticket};
+      e = cudaStreamAddCallback(s->stream, on_slot_wait, w, 0);
+      if (e != cudaSuccess) delete w;
+    }
+    if (e == cudaSuccess)
+      e = cudaMemcpyAsync(slot, static_cast<const char*>(src) + off, len, cudaMemcpyDeviceToHost, s->stream);
+    if (e == cudaSuccess) {
+      StageChunk* c = new StageChunk{job, static_cast<char*>(dst) + off, slot, len, ticket};
+      e = cudaStreamAddCallback(s->stream, on_landed, c, 0);
+      if (e != cudaSuccess) delete c;
+    }
     if (e != cudaSuccess) {
+      // The chunks queued so far are copied out by nobody: once a copy the
+      // stager is doing into dst ends, nothing writes there again, and
+      // `done` is never called.
       const int err = note(s, fail(e));
-      if (i > 0 && s->dead.load() == 0) (void)cudaStreamSynchronize(s->stream);
-      (void)cudaGetLastError();
-      if (i == 0 || s->dead.load() == 0) delete job;  // a dead device may still run the callbacks
+      std::unique_lock<std::mutex> l(s->st_mu);
+      stage_retire(s, ticket);
+      job->total = i;
+      job->abandoned = true;
+      s->st_cv.wait(l, [&] { return s->st_copying != job; });
+      if (job->finished == job->total) {
+        delete job;
+        --s->st_jobs;
+        s->st_cv.notify_all();
+      }
       return err;
     }
   }
@@ -1263,6 +1520,9 @@ void quiesce() {
     std::unique_lock<std::mutex> l(s->dl_mu);
     s->dl_cv.wait(l, [&] { return s->dl_busy == 0 || s->dead.load() != 0; });
     l.unlock();
+    std::unique_lock<std::mutex> st(s->st_mu);  // staged downloads: the stager's copies
+    s->st_cv.wait(st, [&] { return s->st_jobs == 0 || s->dead.load() != 0; });
+    st.unlock();
     (void)cudaStreamSynchronize(s->stream);  // callbacks queued by the downloads' own jobs
     (void)cudaGetLastError();
   }

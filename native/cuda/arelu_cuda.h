@@ -82,7 +82,8 @@ int backward_async(int device, const float* x, const float* g, float* dx, const 
                    const float* alpha, const float* beta, double* sums, Done done, void* user);
 // Device-to-host, stream-ordered: a device-side copy into a temporary at
 // call time, then a helper thread copies it to dst (nothing blocks the
-// caller); through pinned staging in chunks when no temporary fits.
+// caller). When no temporary fits: chunks through a ring of pinned slots,
+// copied out to dst by a helper thread while the stream goes on.
 int download_async(int device, void* dst, const void* src, size_t bytes, Done done, void* user);
 
 // GPU-side timing for the benchmark: an event recorded on the device's

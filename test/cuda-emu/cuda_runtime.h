@@ -18,7 +18,7 @@
 // so the 2^31+ element tests fit when the host has the memory (cudaMalloc is
 // host malloc, poisoned). ARELU_EMU_FAIL_LAUNCH=k makes the k-th kernel
 // launch fail with cudaErrorIllegalAddress, a sticky error that every later
-// call returns, as a real context does. Enough to check indexing,
+// call returns, as a real context does (ARELU_EMU_FAULT_MS: slowly). Enough to check indexing,
 // reductions, barriers and the host-side logic; it says nothing about speed
 // or about memory-model races inside a kernel.
 #pragma once
@@ -36,8 +36,10 @@
 #include <thread>
 #include <cstdint>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <functional>
+#include <typeinfo>
 #include <type_traits>
 #include <vector>
 
@@ -71,6 +73,7 @@ enum cudaError_t {
   cudaErrorInsufficientDriver = 35,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
+  cudaErrorInvalidResourceHandle = 400,
   cudaErrorNotReady = 600,
   cudaErrorIllegalAddress = 700,
   cudaErrorLaunchFailure = 719,
@@ -97,8 +100,14 @@ inline size_t total_mem() {
   return t;
 }
 inline std::mutex& mem_mu() { static std::mutex m; return m; }
-inline size_t& used_mem() { static size_t u = 0; return u; }
-inline std::vector<std::pair<void*, size_t>>& allocs() { static std::vector<std::pair<void*, size_t>> a; return a; }
+// ARELU_EMU_DEVICES=n: n devices (default 1), each with its own memory.
+inline int device_count() {
+  static int n = getenv("ARELU_EMU_DEVICES") ? std::max(1, atoi(getenv("ARELU_EMU_DEVICES"))) : 1;
+  return n;
+}
+inline size_t& used_mem(int device) { static size_t u[64] = {}; return u[device]; }
+struct Alloc { void* p; size_t bytes; int device; };
+inline std::vector<Alloc>& allocs() { static std::vector<Alloc> a; return a; }
 inline std::map<const char*, size_t>& pinned() { static std::map<const char*, size_t> p; return p; }
 // The last error is per thread, as in CUDA; a sticky error is per context.
 inline cudaError_t& last_error() { thread_local cudaError_t e = cudaSuccess; return e; }
@@ -213,20 +222,32 @@ cudaError_t launch(dim3 g, dim3 bl, F&& fn) {
 }
 }  // namespace emu
 
+// arelu_cuda.cu's host-side copies of downloaded data: ARELU_EMU_HOST_COPY_MS=t
+// makes each take t ms more, to show which thread waits for them.
+namespace emu {
+inline void* host_copy(void* d, const void* s, size_t n) {
+  static int ms = getenv("ARELU_EMU_HOST_COPY_MS") ? atoi(getenv("ARELU_EMU_HOST_COPY_MS")) : 0;
+  if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return std::memcpy(d, s, n);
+}
+}  // namespace emu
+#define ARELU_HOST_COPY emu::host_copy
+
 #define threadIdx (emu::thread_idx())
 #define blockIdx (emu::block_idx())
 #define blockDim (emu::block_dim())
 #define gridDim (emu::grid_dim())
 
 inline void __syncthreads() { emu::yield(2); }
-inline double __shfl_down_sync(unsigned, double v, int o) {
+inline double __shfl_down_sync(unsigned, double v, int o, int width = 32) {
   emu::Block& b = emu::block();
   const unsigned t = b.cur->tid, lane = t & 31;
   // Two rounds per call: publish, wait for the warp, read, wait again so
-  // the slot is not overwritten before every lane has read it.
+  // the slot is not overwritten before every lane has read it. A lane whose
+  // source is past its segment of `width` lanes keeps its own value.
   b.shfl[0][t] = v;
   emu::yield(1);
-  const double r = lane + o < 32 ? b.shfl[0][t + o] : v;
+  const double r = (lane % width) + o < unsigned(width) ? b.shfl[0][t + o] : v;
   emu::yield(1);
   return r;
 }
@@ -236,6 +257,7 @@ namespace emu {
 inline std::mutex& kernel_mu() { static std::mutex m; return m; }  // the fibers' state is global
 
 struct Stream {
+  int device = 0;  // current when it was created
   std::mutex mu;
   std::condition_variable cv;
   std::deque<std::function<void()>> q;
@@ -296,7 +318,25 @@ inline long fail_launch() {
   static long k = getenv("ARELU_EMU_FAIL_LAUNCH") ? atol(getenv("ARELU_EMU_FAIL_LAUNCH")) : 0;
   return k;
 }
+// ARELU_EMU_FAULT_MS=t: the faulting launch runs t ms before it faults, and
+// its stream then stalls another t ms (a context in trouble), so work can be
+// queued behind the fault and the callbacks behind it come late.
+inline int fault_ms() {
+  static int t = getenv("ARELU_EMU_FAULT_MS") ? atoi(getenv("ARELU_EMU_FAULT_MS")) : 0;
+  return t;
+}
 inline std::atomic<long>& launches() { static std::atomic<long> n{0}; return n; }
+// ARELU_EMU_TRACE=file: a line per kernel launch, when it is queued: the
+// type of the kernel's argument (KArgs: a first pass; RArgs: the separate
+// second pass) and the grid size.
+inline void trace_launch(const char* arg_type, unsigned grid) {
+  static FILE* f = getenv("ARELU_EMU_TRACE") ? fopen(getenv("ARELU_EMU_TRACE"), "a") : nullptr;
+  static std::mutex m;
+  if (f == nullptr) return;
+  std::lock_guard<std::mutex> l(m);
+  fprintf(f, "launch %s grid %u\n", arg_type, grid);
+  fflush(f);
+}
 }  // namespace emu
 
 #define EMU_STICKY() \
@@ -316,6 +356,7 @@ inline const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInsufficientDriver: return "cudaErrorInsufficientDriver";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
@@ -329,22 +370,23 @@ inline const char* cudaGetErrorString(cudaError_t e) {
 }
 inline cudaError_t cudaRuntimeGetVersion(int* v) { *v = 13000; return cudaSuccess; }
 inline cudaError_t cudaDriverGetVersion(int* v) { *v = 13000; return cudaSuccess; }
-inline cudaError_t cudaGetDeviceCount(int* n) { *n = 1; return cudaSuccess; }
+inline cudaError_t cudaGetDeviceCount(int* n) { *n = emu::device_count(); return cudaSuccess; }
 // The calling thread's current device; -1 models "never set" (device 0 by default).
 inline int& emu_current_device() { thread_local int d = 0; return d; }
 inline cudaError_t cudaSetDevice(int d) {
-  if (d != 0) return emu::set(cudaErrorInvalidDevice);
+  if (d < 0 || d >= emu::device_count()) return emu::set(cudaErrorInvalidDevice);
   emu_current_device() = d;
   return cudaSuccess;
 }
 inline cudaError_t cudaGetDevice(int* d) { *d = emu_current_device(); return cudaSuccess; }
+// ARELU_EMU_NO_POOLS=1: a device without stream-ordered allocation.
 inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {
-  *v = a == cudaDevAttrMultiProcessorCount ? 3 : 1;
+  *v = a == cudaDevAttrMultiProcessorCount ? 3 : getenv("ARELU_EMU_NO_POOLS") ? 0 : 1;
   return cudaSuccess;
 }
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
   std::memset(p, 0, sizeof(*p));
-  std::strcpy(p->name, "arelu CPU emulation of a CUDA device");
+  std::strcpy(p->name, "arelu CPU emulation of a CUDA device");  // the tests look for "emulation"
   p->major = 9;
   p->minor = 0;
   p->multiProcessorCount = 3;
@@ -355,12 +397,13 @@ inline cudaError_t cudaMemGetInfo(size_t* f, size_t* t) {
   EMU_STICKY();
   std::lock_guard<std::mutex> l(emu::mem_mu());
   *t = emu::total_mem();
-  *f = *t - emu::used_mem();
+  *f = *t - emu::used_mem(emu_current_device());
   return cudaSuccess;
 }
 inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
   EMU_STICKY();
   *s = new emu::Stream();
+  (*s)->device = emu_current_device();
   std::lock_guard<std::mutex> l(emu::streams_mu());
   emu::streams().push_back(*s);
   return cudaSuccess;
@@ -385,11 +428,12 @@ inline cudaError_t cudaMalloc(void** p, size_t bytes) {
   EMU_STICKY();
   {
     std::lock_guard<std::mutex> l(emu::mem_mu());
-    if (bytes > emu::total_mem() - emu::used_mem()) return emu::set(cudaErrorMemoryAllocation);
+    const int dev = emu_current_device();
+    if (bytes > emu::total_mem() - emu::used_mem(dev)) return emu::set(cudaErrorMemoryAllocation);
     *p = std::malloc(bytes ? bytes : 1);
     if (!*p) return emu::set(cudaErrorMemoryAllocation);
-    emu::used_mem() += bytes;
-    emu::allocs().push_back({*p, bytes});
+    emu::used_mem(dev) += bytes;
+    emu::allocs().push_back({*p, bytes, dev});
   }
   // Poison fresh device memory, as real memory holds garbage.
   std::memset(*p, 0xA5, bytes);
@@ -399,8 +443,8 @@ inline cudaError_t emu_release(void* p) {
   std::lock_guard<std::mutex> l(emu::mem_mu());
   auto& a = emu::allocs();
   for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].first == p) {
-      emu::used_mem() -= a[i].second;
+    if (a[i].p == p) {
+      emu::used_mem(a[i].device) -= a[i].bytes;
       a.erase(a.begin() + i);
       std::free(p);
       return cudaSuccess;
@@ -520,13 +564,18 @@ template <typename A>
 cudaError_t cudaLaunchKernel(void (*fn)(A), dim3 g, dim3 bl, void** args, size_t, cudaStream_t s) {
   EMU_STICKY();
   if (bl.x > 1024 || bl.x == 0 || g.x == 0) return emu::set(cudaErrorInvalidValue);
+  // As on a GPU: a kernel runs on the current device, so its stream must be one of it.
+  if (s->device != emu_current_device()) return emu::set(cudaErrorInvalidResourceHandle);
   using T = std::remove_cv_t<A>;
+  emu::trace_launch(typeid(T).name(), g.x);
   const T a = *static_cast<T*>(args[0]);
   const long k = ++emu::launches();
   s->push([fn, a, g, bl, k] {
     if (emu::sticky().load()) return;
     if (k == emu::fail_launch()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(emu::fault_ms()));
       emu::sticky().store(cudaErrorIllegalAddress);
+      std::this_thread::sleep_for(std::chrono::milliseconds(emu::fault_ms()));
       return;
     }
     std::lock_guard<std::mutex> l(emu::kernel_mu());
