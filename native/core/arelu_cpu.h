@@ -35,12 +35,18 @@ void cpu_parallel_copy(void* dst, const void* src, size_t bytes);
 
 // Threads used by the driver (the pool's size), and the sizes below which a
 // call stays on the calling thread. Waking a pool thread cost ~25 us on the
-// development VM (bench/RESULTS.md, "Serial thresholds"): one thread is faster
-// up to ~1.5M elements forward and ~400K backward.
+// development VM; re-measured after issue 11's faster kernels (bench/RESULTS.md,
+// "Serial thresholds, re-tuned"): 2 threads win from 512K-1M elements forward
+// and from 256K-512K backward.
 int cpu_threads();
 unsigned long long cpu_parallel_jobs();
 void cpu_set_threads(int n);
-constexpr size_t kSerialBelowForward = size_t(1) << 21;
+#if defined(ARELU_SERIAL_BELOW)  // a measurement build (CMake ARELU_SERIAL_BELOW)
+constexpr size_t kSerialBelowForward = ARELU_SERIAL_BELOW;
+constexpr size_t kSerialBelowBackward = ARELU_SERIAL_BELOW;
+#else
+constexpr size_t kSerialBelowForward = size_t(1) << 20;
 constexpr size_t kSerialBelowBackward = size_t(1) << 19;
+#endif
 
 }  // namespace arelu

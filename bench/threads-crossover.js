@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+'use strict';
+// Where a second thread starts to pay (the serial thresholds of
+// native/core/arelu_cpu.h): forward and backward with 1 and with all
+// threads at 64K-4M elements, interleaved rounds, medians. Run it on a build
+// whose threshold is lowered, or 2 threads run serially below the defaults:
+//   npx cmake-js compile --out build-thr --CDARELU_CUDA=OFF --CDARELU_SERIAL_BELOW=32768
+//   ARELU_NATIVE_PATH=$PWD/build-thr/Release/arelu.node node bench/threads-crossover.js
+const os = require('os');
+const arelu = require('..');
+
+const all = os.availableParallelism();
+console.log(`serial below: ${JSON.stringify(arelu.info().serialBelow)} elements; 1 vs ${all} threads; medians of 21 rounds`);
+const median = (v) => { const s = [...v].sort((a, b) => a - b); return s[s.length >> 1]; };
+for (const n of [64, 128, 256, 512, 1024, 2048, 4096].map((k) => k * 1024)) {
+  const x = new Float32Array(n), dy = new Float32Array(n), out = new Float32Array(n);
+  for (let i = 0; i < n; i++) { x[i] = Math.sin(i * 0.37); dy[i] = Math.cos(i * 0.11); }
+  const reps = Math.max(3, Math.round(2e6 / n));
+  const t = { f1: [], fN: [], b1: [], bN: [] };
+  for (let r = 0; r < 21; r++)
+    for (const k of Object.keys(t)) {
+      arelu.setNumThreads(k[1] === '1' ? 1 : all);
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < reps; i++) {
+        if (k[0] === 'f') arelu.forward(x, { alpha: 0.5, beta: 1 }, { out });
+        else arelu.backward(x, dy, { alpha: 0.5, beta: 1 }, { out });
+      }
+      t[k].push(Number(process.hrtime.bigint() - t0) / reps / 1000);
+    }
+  const m = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)]));
+  console.log(`${String(n / 1024).padStart(5)}K  forward ${m.f1.toFixed(1)} / ${m.fN.toFixed(1)} us (${all}t/1t ${(m.fN / m.f1).toFixed(2)})` +
+    `   backward ${m.b1.toFixed(1)} / ${m.bN.toFixed(1)} us (${all}t/1t ${(m.bN / m.b1).toFixed(2)})`);
+}
+arelu.setNumThreads(all);
