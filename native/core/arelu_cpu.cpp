@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <numeric>
 #include <vector>
 
@@ -130,13 +131,17 @@ SlotTables make_slots(const Plan& p, const Coeffs* co) {
   return t;
 }
 
-// Per calling thread, reused from call to call, so that a per-channel call
-// in steady state makes no heap allocation and no exp: the coefficients of
-// the last per-channel parameters seen on this thread (keyed by their bits:
-// equal bits, equal coefficients), the slot tables made from them, and the
-// partial-sum buffers. A call reads and writes only its own thread's
-// workspace; the pool's workers read it while the calling thread waits in
-// run_tasks. Buffers past kKeepBytes are released after the call.
+// Reused from call to call, so that a per-channel call in steady state
+// makes no heap allocation and no exp: the coefficients of the last
+// per-channel parameters its workspace saw (keyed by their bits: equal bits,
+// equal coefficients), the slot tables made from them, and the partial-sum
+// buffers. A call leases a workspace from a pool for its duration (the
+// pool's workers read it while the calling thread waits in run_tasks); the
+// pool hands back the most recently returned one, so a thread that calls
+// again gets its own workspace back. (Not thread_local: a thread_local with
+// a destructor needs __cxa_thread_atexit_impl, GLIBC_2.18, above the
+// prebuilt binaries' glibc floor.) Buffers past kKeepBytes are released
+// when a lease ends.
 constexpr size_t kKeepBytes = 1 << 20;
 
 struct Workspace {
@@ -146,11 +151,6 @@ struct Workspace {
   SlotTables st;
   std::vector<double> sums, partial, scratch;
 };
-
-Workspace& workspace() {
-  thread_local Workspace ws;
-  return ws;
-}
 
 template <class T>
 void release_if_large(std::vector<T>& v) {
@@ -168,6 +168,47 @@ void release_large(Workspace& ws) {
     ws.slot_period = ws.slot_inner = 0;
   }
 }
+
+class WorkspacePool {
+ public:
+  std::unique_ptr<Workspace> take() {
+    std::lock_guard<std::mutex> lock(m_);
+    if (free_.empty()) return std::unique_ptr<Workspace>(new Workspace());
+    std::unique_ptr<Workspace> w = std::move(free_.back());
+    free_.pop_back();
+    return w;
+  }
+  void give(std::unique_ptr<Workspace> w) {
+    std::lock_guard<std::mutex> lock(m_);
+    free_.push_back(std::move(w));
+  }
+
+ private:
+  std::mutex m_;
+  std::vector<std::unique_ptr<Workspace>> free_;
+};
+
+WorkspacePool& workspace_pool() {
+  static WorkspacePool pool;
+  return pool;
+}
+
+// A workspace for one call when it has several channels (none otherwise).
+class Lease {
+ public:
+  explicit Lease(bool wanted) : ws_(wanted ? workspace_pool().take() : nullptr) {}
+  ~Lease() {
+    if (!ws_) return;
+    release_large(*ws_);
+    workspace_pool().give(std::move(ws_));
+  }
+  Lease(const Lease&) = delete;
+  Lease& operator=(const Lease&) = delete;
+  Workspace* get() const { return ws_.get(); }
+
+ private:
+  std::unique_ptr<Workspace> ws_;
+};
 
 // The coefficients of every channel, from the workspace when this thread's
 // last per-channel call had the same parameter bits.
@@ -232,7 +273,8 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
   if (p.ntasks == 0) return;
   const CpuKernels& k = current_kernels();
   Coeffs one;
-  Workspace* ws = p.channels == 1 ? nullptr : &workspace();
+  const Lease lease(p.channels > 1);
+  Workspace* ws = lease.get();
   const Coeffs* co = ws != nullptr ? channel_coeffs(*ws, p.channels, alpha, beta)
                                    : &(one = make_coeffs(alpha[0], beta[0]));
   if (p.rows) {
@@ -244,7 +286,6 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
       }
     };
     run_tasks(p.ntasks, max_threads_for(p.n, kSerialBelowForward), body);
-    if (ws != nullptr) release_large(*ws);
     return;
   }
   const SlotTables& st = slot_tables(*ws, p);
@@ -257,7 +298,6 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
     }
   };
   run_tasks(p.ntasks, max_threads_for(p.n, kSerialBelowForward), body);
-  release_large(*ws);
 }
 
 void cpu_backward(const float* x, const float* g, float* dx, const Layout& layout,
@@ -266,7 +306,8 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
   const size_t C = p.channels;
   Coeffs one;
   double one_sums[2] = {0.0, 0.0};
-  Workspace* ws = C == 1 ? nullptr : &workspace();
+  const Lease lease(C > 1);
+  Workspace* ws = lease.get();
   const Coeffs* co = ws != nullptr ? channel_coeffs(*ws, C, alpha, beta)
                                    : &(one = make_coeffs(alpha[0], beta[0]));
   double* sum_a = ws != nullptr ? zeroed(ws->sums, 2 * C) : one_sums;
@@ -331,7 +372,6 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
     dalpha[c] = finish_dalpha(co[c], sum_a[c]);
     dbeta[c] = finish_dbeta(co[c], sum_b[c]);
   }
-  if (ws != nullptr) release_large(*ws);
 }
 
 void cpu_parallel_copy(void* dst, const void* src, size_t bytes) {
