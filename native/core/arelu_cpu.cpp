@@ -210,8 +210,8 @@ class Lease {
   std::unique_ptr<Workspace> ws_;
 };
 
-// The coefficients of every channel, from the workspace when this thread's
-// last per-channel call had the same parameter bits.
+// The coefficients of every channel, from the workspace when its last
+// per-channel call had the same parameter bits.
 const Coeffs* channel_coeffs(Workspace& ws, size_t channels, const float* alpha, const float* beta) {
   const size_t bytes = channels * sizeof(float);
   if (ws.co.size() == channels && ws.key.size() == 2 * channels &&
