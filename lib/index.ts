@@ -27,7 +27,11 @@ export interface ChannelOptions<T extends Float32Array | DeviceBuffer = Float32A
   channelAxis: number;
 }
 
-/** Result of `backward`: dL/dx and the parameter gradients. */
+/**
+ * Result of `backward`: dL/dx and the parameter gradients. Per-channel
+ * gradients of up to 256 channels are views of a shared 8 KiB buffer (never
+ * reused or written by a later call): copy them before transferring `.buffer`.
+ */
 export interface Gradients<T, G extends number | Float64Array = number | Float64Array> {
   dx: T;
   /** dL/dalpha: a number, or a Float64Array per channel. */
