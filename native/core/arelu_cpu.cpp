@@ -193,23 +193,6 @@ WorkspacePool& workspace_pool() {
   return pool;
 }
 
-// A workspace for one call when it has several channels (none otherwise).
-class Lease {
- public:
-  explicit Lease(bool wanted) : ws_(wanted ? workspace_pool().take() : nullptr) {}
-  ~Lease() {
-    if (!ws_) return;
-    release_large(*ws_);
-    workspace_pool().give(std::move(ws_));
-  }
-  Lease(const Lease&) = delete;
-  Lease& operator=(const Lease&) = delete;
-  Workspace* get() const { return ws_.get(); }
-
- private:
-  std::unique_ptr<Workspace> ws_;
-};
-
 // The coefficients of every channel, from the workspace when its last
 // per-channel call had the same parameter bits.
 const Coeffs* channel_coeffs(Workspace& ws, size_t channels, const float* alpha, const float* beta) {
@@ -242,6 +225,30 @@ double* zeroed(std::vector<double>& v, size_t n) {
   return v.data();
 }
 
+// One call's coefficients: with one channel on the stack; with several from
+// a workspace leased for the call (returned to the pool at the end).
+class CallCoeffs {
+ public:
+  CallCoeffs(size_t channels, const float* alpha, const float* beta)
+      : ws_(channels > 1 ? workspace_pool().take() : nullptr) {
+    co_ = ws_ ? channel_coeffs(*ws_, channels, alpha, beta) : &(one_ = make_coeffs(alpha[0], beta[0]));
+  }
+  ~CallCoeffs() {
+    if (!ws_) return;
+    release_large(*ws_);
+    workspace_pool().give(std::move(ws_));
+  }
+  CallCoeffs(const CallCoeffs&) = delete;
+  CallCoeffs& operator=(const CallCoeffs&) = delete;
+  const Coeffs* get() const { return co_; }
+  Workspace* workspace() const { return ws_.get(); }  // null with one channel
+
+ private:
+  std::unique_ptr<Workspace> ws_;
+  Coeffs one_;
+  const Coeffs* co_;
+};
+
 int max_threads_for(size_t n, size_t serial_below) {
   return n < serial_below ? 1 : ThreadPool::instance().threads();
 }
@@ -272,11 +279,9 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
   const Plan p = make_plan(layout);
   if (p.ntasks == 0) return;
   const CpuKernels& k = current_kernels();
-  Coeffs one;
-  const Lease lease(p.channels > 1);
-  Workspace* ws = lease.get();
-  const Coeffs* co = ws != nullptr ? channel_coeffs(*ws, p.channels, alpha, beta)
-                                   : &(one = make_coeffs(alpha[0], beta[0]));
+  const CallCoeffs coeffs(p.channels, alpha, beta);
+  const Coeffs* co = coeffs.get();
+  Workspace* ws = coeffs.workspace();
   if (p.rows) {
     auto body = [&](size_t task, int) {
       const size_t end = std::min(p.npieces, (task + 1) * p.pieces_per_task);
@@ -304,12 +309,10 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
                   const float* alpha, const float* beta, double* dalpha, double* dbeta) {
   const Plan p = make_plan(layout);
   const size_t C = p.channels;
-  Coeffs one;
+  const CallCoeffs coeffs(C, alpha, beta);
+  const Coeffs* co = coeffs.get();
+  Workspace* ws = coeffs.workspace();
   double one_sums[2] = {0.0, 0.0};
-  const Lease lease(C > 1);
-  Workspace* ws = lease.get();
-  const Coeffs* co = ws != nullptr ? channel_coeffs(*ws, C, alpha, beta)
-                                   : &(one = make_coeffs(alpha[0], beta[0]));
   double* sum_a = ws != nullptr ? zeroed(ws->sums, 2 * C) : one_sums;
   double* sum_b = sum_a + C;
   const CpuKernels& k = current_kernels();
