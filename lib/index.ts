@@ -169,12 +169,11 @@ function fastParam(params: Params | undefined, key: 'alpha' | 'beta', dflt: numb
   return v === undefined ? dflt : typeof v === 'number' ? v : undefined;
 }
 
-/** opts with only a plain, non-aliasing (or exactly in-place) Float32Array out. */
-function fastOut(x: Float32Array, opts: Options): Float32Array | undefined {
+/** opts with only a plain Float32Array out (the native call checks its length and overlaps). */
+function fastOut(opts: Options): Float32Array | undefined {
   if (typeof opts !== 'object' || opts === null || opts.shape !== undefined || opts.channelAxis !== undefined) return undefined;
   const out = opts.out;
-  if (!(out instanceof Float32Array) || out.length !== x.length) return undefined;
-  return out === x || out.buffer !== x.buffer ? out : undefined;
+  return out instanceof Float32Array ? out : undefined;
 }
 
 /**
@@ -197,19 +196,21 @@ export function forward(x: DeviceBuffer, params?: Params, opts?: Options<DeviceB
 export function forward(x: Input, params?: Params, opts?: Options): Input;
 export function forward(x: Input, params?: Params, opts?: Options): Input {
   // Fast path for the common small call (scalar numbers, optional plain
-  // out): a few type checks, then the native call, which re-checks lengths
-  // and overlap itself. Anything else takes the full validation below.
+  // out): a few type checks, then the native call, which checks lengths and
+  // overlaps itself (reading `.buffer` in JS costs a runtime call per
+  // array). When it refuses, the full validation below names the problem;
+  // anything else takes that validation first.
   if (x instanceof Float32Array && x.length !== 0) {
     const alpha = fastParam(params, 'alpha', 0.9), beta = fastParam(params, 'beta', 2.0);
     if (alpha !== undefined && beta !== undefined) {
-      if (opts === undefined) {
-        const out = new Float32Array(x.length);
-        native.forward(x, out, alpha, beta, 1, 1);
-        return out;
-      }
-      const out = fastOut(x, opts);
+      const out = opts === undefined ? new Float32Array(x.length) : fastOut(opts);
       if (out !== undefined) {
-        native.forward(x, out, alpha, beta, 1, 1);
+        try {
+          native.forwardScalar(x, out, alpha, beta);
+        } catch (e) {
+          prepare(x, undefined, false, params, opts);  // throws the full validation's error
+          throw e;
+        }
         return out;
       }
     }
@@ -246,13 +247,18 @@ export function backward(x: Float32Array, dy: Float32Array, params?: Params, opt
 export function backward(x: DeviceBuffer, dy: DeviceBuffer, params?: Params, opts?: Options<DeviceBuffer>): Gradients<DeviceBuffer, number>;
 export function backward(x: Input, dy: Input, params?: Params, opts?: Options): Gradients<Input>;
 export function backward(x: Input, dy: Input, params?: Params, opts?: Options): Gradients<Input> {
-  if (x instanceof Float32Array && x.length !== 0 && dy instanceof Float32Array && dy.length === x.length &&
-      (dy.buffer !== x.buffer || dy.byteOffset === x.byteOffset)) {
+  // Fast path, as in `forward`.
+  if (x instanceof Float32Array && x.length !== 0 && dy instanceof Float32Array) {
     const alpha = fastParam(params, 'alpha', 0.9), beta = fastParam(params, 'beta', 2.0);
     if (alpha !== undefined && beta !== undefined) {
-      const out = opts === undefined ? new Float32Array(x.length) : fastOut(x, opts);
-      if (out !== undefined && (out === dy || out.buffer !== dy.buffer)) {
-        native.backward(x, dy, out, alpha, beta, 1, 1, scalarSums);
+      const out = opts === undefined ? new Float32Array(x.length) : fastOut(opts);
+      if (out !== undefined) {
+        try {
+          native.backwardScalar(x, dy, out, alpha, beta, scalarSums);
+        } catch (e) {
+          prepare(x, dy, true, params, opts);  // throws the full validation's error
+          throw e;
+        }
         return { dx: out, dAlpha: scalarSums[0], dBeta: scalarSums[1] };
       }
     }

@@ -88,6 +88,9 @@ export interface NativeAddon {
     beta: number | Float32Array, channels: number, inner: number): void;
   backward(x: Float32Array, dy: Float32Array, out: Float32Array, alpha: number | Float32Array,
     beta: number | Float32Array, channels: number, inner: number, sums: Float64Array): void;
+  forwardScalar(x: Float32Array, out: Float32Array, alpha: number, beta: number): void;
+  backwardScalar(x: Float32Array, dy: Float32Array, out: Float32Array, alpha: number, beta: number,
+    sums: Float64Array): void;
   forwardAsync(x: Float32Array, out: Float32Array, alpha: number | Float32Array,
     beta: number | Float32Array, channels: number, inner: number): Promise<void>;
   backwardAsync(x: Float32Array, dy: Float32Array, out: Float32Array, alpha: number | Float32Array,

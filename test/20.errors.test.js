@@ -129,6 +129,24 @@ describe('Errors (SPEC §4)', function () {
       expectThrow(() => arelu.backward(g, gbuf.subarray(0, 8), {}, { out: gbuf.subarray(1, 9) }), RangeError, /partially overlaps dy/);
       expect(Array.from(buf)).to.deep.equal(new Array(12).fill(7));
     });
+    it('gives the full validation\'s errors on the scalar fast path, for every refusal of the native call', function () {
+      // Number parameters and a plain out take the fast path, which lets the
+      // native call check lengths and overlaps; its refusals must read as
+      // the full validation's (opts.out, not out), sync and async alike.
+      const buf = new Float32Array(16).fill(3);
+      const cases = [
+        [() => arelu.forward(x, { alpha: 0.5 }, { out: new Float32Array(3) }), RangeError, /Expected length 4 \(the length of x\) for opts.out but received length 3/],
+        [() => arelu.forward(buf.subarray(0, 4), { beta: 1 }, { out: buf.subarray(2, 6) }), RangeError, /Expected opts.out to be exactly x \(in-place\) or not to overlap it, but it partially overlaps x/],
+        [() => arelu.forward(x, {}, { out: detached() }), TypeError, /opts.out/],
+        [() => arelu.backward(x, new Float32Array(3), { beta: 1 }), RangeError, /Expected length 4 \(the length of x\) for dy but received length 3/],
+        [() => arelu.backward(x, dy, {}, { out: new Float32Array(2) }), RangeError, /for opts.out but received length 2/],
+        [() => arelu.backward(buf.subarray(0, 4), buf.subarray(4, 8), {}, { out: buf.subarray(1, 5) }), RangeError, /partially overlaps x/],
+        [() => arelu.backward(x, buf.subarray(4, 8), {}, { out: buf.subarray(6, 10) }), RangeError, /partially overlaps dy/],
+        [() => arelu.backward(x, detached(), {}), TypeError, /dy/],
+      ];
+      for (const [fn, T, re] of cases) expectThrow(fn, T, re);
+      expect(Array.from(buf)).to.deep.equal(new Array(16).fill(3));
+    });
     it('accepts out === x and an out that views exactly the same memory', function () {
       const a = Float32Array.from([1, -1]);
       arelu.forward(a, {}, { out: new Float32Array(a.buffer) });
@@ -160,6 +178,21 @@ describe('Errors (SPEC §4)', function () {
       expect(() => native.forward(buf.subarray(0, 4), buf.subarray(2, 6), 0.9, 2, 1, 1)).to.throw(RangeError, /partially overlaps x/);
       expect(() => native.forward(detached(), detached(), 0.9, 2, 1, 1)).to.throw(TypeError, /detached/);
       expect(() => native.setIsa('sse9')).to.throw(RangeError, /Expected one of scalar, avx2, avx512, neon, auto/);
+    });
+    it('checks the scalar fast-path entries the same way', function () {
+      const s2 = new Float64Array(2), buf = new Float32Array(8);
+      expect(() => native.forwardScalar(x, new Float64Array(4), 0.9, 2)).to.throw(TypeError, /Expected Float32Array for out/);
+      expect(() => native.forwardScalar(x, y, '0.9', 2)).to.throw(TypeError, /Expected number for alpha/);
+      expect(() => native.forwardScalar(x, y, 0.9)).to.throw(TypeError, /Expected number for beta/);
+      expect(() => native.forwardScalar(buf.subarray(0, 4), buf.subarray(1, 5), 0.9, 2)).to.throw(RangeError, /partially overlaps x/);
+      expect(() => native.forwardScalar(detached(), detached(), 0.9, 2)).to.throw(TypeError, /detached/);
+      expect(() => native.backwardScalar(x, new Float32Array(3), y, 0.9, 2, s2)).to.throw(RangeError, /Expected dy to have the length of x/);
+      expect(() => native.backwardScalar(x, dy, new Float32Array(5), 0.9, 2, s2)).to.throw(RangeError, /Expected out to have the length of x/);
+      expect(() => native.backwardScalar(buf.subarray(0, 4), dy, buf.subarray(2, 6), 0.9, 2, s2)).to.throw(RangeError, /partially overlaps x/);
+      expect(() => native.backwardScalar(x, buf.subarray(0, 4), buf.subarray(3, 7), 0.9, 2, s2)).to.throw(RangeError, /partially overlaps dy/);
+      expect(() => native.backwardScalar(x, dy, y, 0.9, 2n, s2)).to.throw(TypeError, /Expected number for beta/);
+      expect(() => native.backwardScalar(x, dy, y, 0.9, 2, new Float64Array(3))).to.throw(RangeError, /Expected sums to have 2/);
+      expect(() => native.backwardScalar(x, dy, y, 0.9, 2)).to.throw(TypeError, /Expected Float64Array for sums/);
     });
   });
 

@@ -75,6 +75,13 @@ inline size_t count_arg(const Napi::CallbackInfo& info, size_t i, const char* na
   return static_cast<size_t>(v);
 }
 
+// A parameter given as a JS number, rounded to float32.
+inline float number_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (i >= info.Length() || !info[i].IsNumber())
+    throw_type(info.Env(), std::string("Expected number for ") + name);
+  return static_cast<float>(info[i].As<Napi::Number>().DoubleValue());
+}
+
 // Parameters of a call, copied at entry (a caller cannot change them while
 // an async call runs). One channel needs no heap allocation.
 struct ParamArray {
