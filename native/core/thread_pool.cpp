@@ -69,6 +69,12 @@ void ThreadPool::worker_main(int index) {
 
 void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {
   if (ntasks == 0) return;
+  // A serial job runs on the caller without the job lock: small calls from
+  // several threads (worker_threads, async calls) do not wait on each other.
+  if (ntasks == 1 || max_threads == 1 || threads_.load() == 1) {
+    for (size_t t = 0; t < ntasks; ++t) fn(ctx, t, 0);
+    return;
+  }
   std::lock_guard<std::mutex> job(job_mu_);
   int helpers = std::min<long long>(static_cast<long long>(workers_.size()),
                                     static_cast<long long>(ntasks) - 1);
