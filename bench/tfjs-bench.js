@@ -10,7 +10,7 @@
 // and a dense 784-512-10 training step), one process per thread setting.
 //
 //   node bench/tfjs-bench.js [--reps N] [--sizes 65536,262144,...] [--json FILE]
-//   node bench/tfjs-bench.js --backend tensorflow [--tf-configs defaults,1thread,copy,bfc] [--step-reps N] [--json FILE]
+//   node bench/tfjs-bench.js --backend tensorflow [--tf-configs defaults,1thread,copy,bfc,tcache0] [--step-reps N] [--json FILE]
 const { compositeArelu, compositeAReLULayer } = require('./lib/tfjs-composite');
 const fs = require('fs');
 const os = require('os');
@@ -28,7 +28,7 @@ function args(argv) {
     else if (a === '--step-reps') o.stepReps = Number(argv[++i]);
     else if (a === '-h' || a === '--help') {
       console.log('Usage: node bench/tfjs-bench.js [--backend cpu|tensorflow] [--reps N] [--cnn-reps N] [--sizes N,N,...] [--json FILE]\n' +
-        '       tensorflow backend (tfjs-node): [--tf-configs defaults,1thread,copy,bfc] [--step-reps N]');
+        '       tensorflow backend (tfjs-node): [--tf-configs defaults,1thread,copy,bfc,tcache0] [--step-reps N]');
       process.exit(0);
     } else {
       console.error(`tfjs-bench: unknown option ${a}`);

@@ -472,16 +472,18 @@ describe('arelu/tfjs on tfjs-node (tensorflow backend)', function () {
       try {
         const json = path.join(tmp, 'out.json');
         const r = spawnSync(process.execPath, [path.join(root, 'bench', 'tfjs-bench.js'), '--backend', 'tensorflow', '--sizes', '4096',
-          '--reps', '1', '--step-reps', '1', '--tf-configs', '1thread,copy,bfc', '--json', json], { encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
+          '--reps', '1', '--step-reps', '1', '--tf-configs', '1thread,copy,bfc,tcache0', '--json', json], { encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
         expect(r.status, r.stderr).to.equal(0);
         expect(r.stdout).to.match(/\[1thread\] +4096 +fwd: op [\d.]+ ms, composite [\d.]+, relu [\d.]+/);
         const out = JSON.parse(fs.readFileSync(json, 'utf8'));
-        const [one, copy, bfc] = out.configs;
+        const [one, copy, bfc, tcache0] = out.configs;
         expect(one.path.path).to.equal('tf-op');
         expect(copy.path.path).to.equal('copy');
         expect(bfc.path.path).to.equal('tf-op');
-        expect(one.threads.env).to.deep.equal({ TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1', ARELU_NUM_THREADS: '1', TF_CPU_ALLOCATOR_USE_BFC: null });
+        expect(tcache0.path.path).to.equal('tf-op');
+        expect(one.threads.env).to.deep.equal({ TF_NUM_INTRAOP_THREADS: '1', TF_NUM_INTEROP_THREADS: '1', ARELU_NUM_THREADS: '1', TF_CPU_ALLOCATOR_USE_BFC: null, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? null });
         expect(bfc.threads.env.TF_CPU_ALLOCATOR_USE_BFC).to.equal('true');
+        expect(tcache0.threads.env.GLIBC_TUNABLES).to.equal('glibc.malloc.tcache_count=0');
         expect(one.threads.arelu).to.equal(1);
         for (const k of ['forward', 'forwardIntoOp', 'forwardBackward'])
           for (const v of ['opMs', 'compositeMs', 'reluMs']) expect(one.elementwise[0][k][v], `${k}.${v}`).to.be.a('number').and.above(0);

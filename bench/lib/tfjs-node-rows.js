@@ -21,6 +21,10 @@ const CONFIGS = {
   // freeing a multi-MB tensor then never trims glibc's heap (see
   // bench/RESULTS.md, "tfjs-node: default threads at 4M").
   bfc: { env: { TF_CPU_ALLOCATOR_USE_BFC: 'true' }, what: 'default threads, TF_CPU_ALLOCATOR_USE_BFC=true (TF\'s pooled CPU allocator)' },
+  // The control for the 4M forward rows: which op pays glibc's heap trim
+  // depends on the heap's state, here changed by turning glibc's tcache
+  // off; the trim then tends to land on tf.relu (bench/RESULTS.md, fourth session).
+  tcache0: { env: { GLIBC_TUNABLES: 'glibc.malloc.tcache_count=0' }, what: 'default threads, glibc\'s tcache off (GLIBC_TUNABLES=glibc.malloc.tcache_count=0)' },
 };
 
 function median(a) { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; }
@@ -127,7 +131,7 @@ function runConfig(name, o) {
   return {
     config: name, what: CONFIGS[name].what, path: backends.tensorflow, elementwise, training,
     threads: {
-      env: Object.fromEntries(['TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'ARELU_NUM_THREADS', 'TF_CPU_ALLOCATOR_USE_BFC'].map((k) => [k, process.env[k] ?? null])),
+      env: Object.fromEntries(['TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'ARELU_NUM_THREADS', 'TF_CPU_ALLOCATOR_USE_BFC', 'GLIBC_TUNABLES'].map((k) => [k, process.env[k] ?? null])),
       arelu: info.threads, osThreads: threadsAfterStart,
     },
     tfjsNode: require(require.resolve('@tensorflow/tfjs-node/package.json', { paths: [root] })).version,
