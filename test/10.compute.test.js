@@ -128,6 +128,28 @@ for (const isa of ISAS) {
       expect(big.dAlpha.buffer.byteLength).to.equal(2 * 600 * 8);
     });
 
+    it('reads per-channel parameters before writing any output (parameters inside out), sync and async', async function () {
+      // Synchronous calls view the parameter arrays in place; async calls copy them.
+      const C = 8, inner = 16, n = 4 * C * inner, opts = { shape: [4, C, inner], channelAxis: 1 };
+      const alpha0 = Float32Array.from({ length: C }, (_, c) => 0.1 + 0.1 * c);
+      const beta0 = Float32Array.from({ length: C }, (_, c) => c - 4);
+      const x = h.randomArray(n), dy = h.randomArray(n);
+      const ref = h.reference(x, dy, alpha0, beta0, C, inner);
+      for (const async of [false, true]) {
+        const out = h.poisoned(n);
+        const alpha = out.subarray(0, C), beta = out.subarray(C, 2 * C);
+        alpha.set(alpha0);
+        beta.set(beta0);
+        const y = async ? await arelu.forwardAsync(x, { alpha, beta }, { ...opts, out }) : arelu.forward(x, { alpha, beta }, { ...opts, out });
+        expectClose(y, ref.y, `y (${async ? 'async' : 'sync'})`);
+        alpha.set(alpha0);
+        beta.set(beta0);
+        const g = async ? await arelu.backwardAsync(x, dy, { alpha, beta }, { ...opts, out }) : arelu.backward(x, dy, { alpha, beta }, { ...opts, out });
+        expectClose(g.dx, ref.dx, `dx (${async ? 'async' : 'sync'})`);
+        for (let c = 0; c < C; c++) expect(h.sumClose(g.dBeta[c], ref.dBeta[c], ref.mag[c]), `dBeta[${c}]`).to.equal(true);
+      }
+    });
+
     it('computes unaligned subarray views and SharedArrayBuffer-backed arrays', function () {
       const n = 70001;
       const base = h.randomArray(n + 3), gbase = h.randomArray(n + 5);

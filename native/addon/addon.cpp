@@ -38,7 +38,8 @@ struct CpuCall {
 
 // forward(x, out, alpha, beta, channels, inner)
 // backward(x, dy, out, alpha, beta, channels, inner, sums)
-CpuCall parse_call(const Napi::CallbackInfo& info, bool backward) {
+// Synchronous calls (`async` false) view per-channel parameters in place.
+CpuCall parse_call(const Napi::CallbackInfo& info, bool backward, bool async) {
   Napi::Env env = info.Env();
   CpuCall call;
   call.backward = backward;
@@ -59,8 +60,8 @@ CpuCall parse_call(const Napi::CallbackInfo& info, bool backward) {
   call.layout.inner = count_arg(info, i++, "inner");
   const std::string bad = arelu::check_layout(call.layout);
   if (!bad.empty()) throw_range(env, "Invalid layout for x: " + bad);
-  call.alpha = param_array_arg(info, alpha_i, "alpha", call.layout.channels);
-  call.beta = param_array_arg(info, beta_i, "beta", call.layout.channels);
+  call.alpha = param_array_arg(info, alpha_i, "alpha", call.layout.channels, async);
+  call.beta = param_array_arg(info, beta_i, "beta", call.layout.channels, async);
   if (backward) {
     const F64View sums = float64_arg(info, i++, "sums");
     if (sums.length != 2 * call.layout.channels)
@@ -74,12 +75,12 @@ CpuCall parse_call(const Napi::CallbackInfo& info, bool backward) {
 }
 
 Napi::Value Forward(const Napi::CallbackInfo& info) {
-  parse_call(info, false).run();
+  parse_call(info, false, false).run();
   return info.Env().Undefined();
 }
 
 Napi::Value Backward(const Napi::CallbackInfo& info) {
-  parse_call(info, true).run();
+  parse_call(info, true, false).run();
   return info.Env().Undefined();
 }
 
@@ -150,14 +151,14 @@ class CpuWorker : public Napi::AsyncWorker {
 };
 
 Napi::Value ForwardAsync(const Napi::CallbackInfo& info) {
-  auto* w = new CpuWorker(info, parse_call(info, false));
+  auto* w = new CpuWorker(info, parse_call(info, false, true));
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
 }
 
 Napi::Value BackwardAsync(const Napi::CallbackInfo& info) {
-  auto* w = new CpuWorker(info, parse_call(info, true));
+  auto* w = new CpuWorker(info, parse_call(info, true, true));
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

@@ -82,17 +82,20 @@ inline float number_arg(const Napi::CallbackInfo& info, size_t i, const char* na
   return static_cast<float>(info[i].As<Napi::Number>().DoubleValue());
 }
 
-// Parameters of a call, copied at entry (a caller cannot change them while
-// an async call runs). One channel needs no heap allocation.
+// Parameters of a call. Async calls copy them at entry (a caller could change
+// them while the call runs); synchronous calls may view the caller's array
+// (`copy` false), which the CPU driver reads once, into its coefficients,
+// before it writes any output. One channel needs no heap allocation.
 struct ParamArray {
   float one = 0.0f;
   std::vector<float> many;
-  const float* data() const { return many.empty() ? &one : many.data(); }
+  const float* view = nullptr;
+  const float* data() const { return view ? view : many.empty() ? &one : many.data(); }
 };
 
 // A number (broadcast to every channel) or a Float32Array of `channels` values.
 inline ParamArray param_array_arg(const Napi::CallbackInfo& info, size_t i, const char* name,
-                                  size_t channels) {
+                                  size_t channels, bool copy = true) {
   Napi::Env env = info.Env();
   ParamArray p;
   if (i < info.Length() && info[i].IsNumber()) {
@@ -105,6 +108,7 @@ inline ParamArray param_array_arg(const Napi::CallbackInfo& info, size_t i, cons
     throw_range(env, std::string("Expected ") + name + " to have " + std::to_string(channels) +
                          " values (one per channel) but it has " + std::to_string(v.length));
   if (channels == 1) p.one = v.data[0];
+  else if (!copy) p.view = v.data;
   else p.many.assign(v.data, v.data + v.length);
   return p;
 }

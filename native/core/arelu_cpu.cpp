@@ -102,11 +102,28 @@ struct Piece {
   size_t start, len, channel;
 };
 
-Piece piece_at(const Plan& p, size_t id) {
-  const size_t row = id / p.pieces_per_row, k = id % p.pieces_per_row;
-  const size_t off = k * kPiece;
-  return {row * p.inner + off, std::min(kPiece, p.inner - off), row % p.channels};
-}
+// Pieces id, id + 1, ... in order, with divisions only at the start: a
+// division per piece was a tenth of a 16K-element NCHW call with 64 rows.
+class PieceWalker {
+ public:
+  PieceWalker(const Plan& p, size_t id)
+      : p_(p), row_(id / p.pieces_per_row), k_(id % p.pieces_per_row), channel_(row_ % p.channels) {}
+  Piece piece() const {
+    const size_t off = k_ * kPiece;
+    return {row_ * p_.inner + off, std::min(kPiece, p_.inner - off), channel_};
+  }
+  size_t channel() const { return channel_; }
+  void next() {
+    if (++k_ != p_.pieces_per_row) return;
+    k_ = 0;
+    ++row_;
+    if (++channel_ == p_.channels) channel_ = 0;
+  }
+
+ private:
+  const Plan& p_;
+  size_t row_, k_, channel_;
+};
 
 // Slot tables for period mode: float32 coefficients and channel per slot.
 struct SlotTables {
@@ -225,6 +242,12 @@ double* zeroed(std::vector<double>& v, size_t n) {
   return v.data();
 }
 
+// A buffer of at least n values from the workspace, contents unspecified.
+double* sized(std::vector<double>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
 // One call's coefficients: with one channel on the stack; with several from
 // a workspace leased for the call (returned to the pool at the end).
 class CallCoeffs {
@@ -285,8 +308,9 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
   if (p.rows) {
     auto body = [&](size_t task, int) {
       const size_t end = std::min(p.npieces, (task + 1) * p.pieces_per_task);
-      for (size_t id = task * p.pieces_per_task; id < end; ++id) {
-        const Piece pc = piece_at(p, id);
+      PieceWalker w(p, task * p.pieces_per_task);
+      for (size_t id = task * p.pieces_per_task; id < end; ++id, w.next()) {
+        const Piece pc = w.piece();
         k.forward_uniform(x + pc.start, y + pc.start, pc.len, co[pc.channel].a, co[pc.channel].b);
       }
     };
@@ -319,21 +343,23 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
   const int threads = max_threads_for(p.n, kSerialBelowBackward);
 
   if (p.ntasks > 0 && p.rows) {
+    // Every piece writes its two partials: no zeroing needed.
     SmallArray<double, 8> local(ws != nullptr ? 0 : 2 * p.npieces);
-    double* partial = ws != nullptr ? zeroed(ws->partial, 2 * p.npieces) : local.data();
+    double* partial = ws != nullptr ? sized(ws->partial, 2 * p.npieces) : local.data();
     auto body = [&](size_t task, int) {
       const size_t end = std::min(p.npieces, (task + 1) * p.pieces_per_task);
-      for (size_t id = task * p.pieces_per_task; id < end; ++id) {
-        const Piece pc = piece_at(p, id);
+      PieceWalker w(p, task * p.pieces_per_task);
+      for (size_t id = task * p.pieces_per_task; id < end; ++id, w.next()) {
+        const Piece pc = w.piece();
         k.backward_uniform(x + pc.start, g + pc.start, dx + pc.start, pc.len, co[pc.channel].a,
                            co[pc.channel].b, &partial[2 * id]);
       }
     };
     run_tasks(p.ntasks, threads, body);
-    for (size_t id = 0; id < p.npieces; ++id) {
-      const size_t c = (id / p.pieces_per_row) % C;
-      sum_a[c] += partial[2 * id];
-      sum_b[c] += partial[2 * id + 1];
+    PieceWalker w(p, 0);
+    for (size_t id = 0; id < p.npieces; ++id, w.next()) {
+      sum_a[w.channel()] += partial[2 * id];
+      sum_b[w.channel()] += partial[2 * id + 1];
     }
   } else if (p.ntasks > 0) {
     const SlotTables& st = slot_tables(*ws, p);
