@@ -364,7 +364,7 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
   } else if (p.ntasks > 0) {
     const SlotTables& st = slot_tables(*ws, p);
     double* partial = zeroed(ws->partial, 2 * C * p.ntasks);
-    double* scratch = zeroed(ws->scratch, 2 * p.slots * static_cast<size_t>(threads));
+    double* scratch = sized(ws->scratch, 2 * p.slots * static_cast<size_t>(threads));  // zeroed per task
     auto body = [&](size_t task, int worker) {
       double* acc_a = &scratch[2 * p.slots * worker];
       double* acc_b = acc_a + p.slots;
