@@ -88,7 +88,8 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
 // beta, sums): the synchronous calls with one alpha and one beta, lib/'s
 // fast paths. At most six arguments, because node-addon-api allocates the
 // argument list on the heap past six, and no layout to parse; the checks
-// are parse_call's. Backward saves 0.15-0.25 us per call (of 0.8).
+// are parse_call's. About 0.1 us less per backward call than the general
+// entry (bench/call-cost.js, bench/RESULTS.md "Fourth session").
 Napi::Value ForwardScalar(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const F32View x = float32_arg(info, 0, "x");

@@ -102,8 +102,9 @@ struct Piece {
   size_t start, len, channel;
 };
 
-// Pieces id, id + 1, ... in order, with divisions only at the start: a
-// division per piece was a tenth of a 16K-element NCHW call with 64 rows.
+// Pieces id, id + 1, ... in order, with divisions only at the start (perf on
+// a 16K-element NCHW call, 64 rows of 256: the driver's own share of the
+// call went from 7.5% to 5% without the per-piece divisions).
 class PieceWalker {
  public:
   PieceWalker(const Plan& p, size_t id)
