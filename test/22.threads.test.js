@@ -41,6 +41,43 @@ describe('Threads and environment', function () {
     });
   });
 
+  it('runs small calls from 4 worker threads at once (serial jobs, pooled per-channel workspaces), each matching the main thread', async function () {
+    // Small calls run on their caller without the pool's job lock, so these
+    // really overlap; per-channel ones lease workspaces from a shared pool.
+    const n = 4096, C = 8, opts = { shape: [n / C, C], channelAxis: 1 };
+    const src = `
+      const { parentPort, workerData } = require('worker_threads');
+      const arelu = require(${JSON.stringify(ROOT)});
+      const { x, dy, alpha, beta } = workerData;
+      const opts = { shape: [${n / C}, ${C}], channelAxis: 1 };
+      let s, p;
+      for (let k = 0; k < 300; k++) {
+        s = arelu.backward(x, dy, { alpha: alpha[0] });
+        p = arelu.backward(x, dy, { alpha, beta }, opts);
+      }
+      parentPort.postMessage({ dx: s.dx, dAlpha: s.dAlpha, pdx: p.dx, pdAlpha: Array.from(p.dAlpha), pdBeta: Array.from(p.dBeta),
+        y: arelu.forward(x, { alpha, beta }, opts) });`;
+    const jobs = [0.1, 0.3, 0.5, 0.7].map((a) => ({
+      x: h.randomArray(n), dy: h.randomArray(n),
+      alpha: Float32Array.from({ length: C }, (_, c) => a + 0.01 * c), beta: Float32Array.from({ length: C }, (_, c) => c - 3) }));
+    const results = await Promise.all(jobs.map((data) => new Promise((resolve, reject) => {
+      const w = new Worker(src, { eval: true, workerData: data });
+      w.once('message', resolve);
+      w.once('error', reject);
+    })));
+    results.forEach((r, i) => {
+      const { x, dy, alpha, beta } = jobs[i];
+      const s = arelu.backward(x, dy, { alpha: alpha[0] });
+      const p = arelu.backward(x, dy, { alpha, beta }, opts);
+      expect(r.dx).to.deep.equal(s.dx);
+      expect(r.dAlpha).to.equal(s.dAlpha);
+      expect(r.pdx).to.deep.equal(p.dx);
+      expect(r.pdAlpha).to.deep.equal(Array.from(p.dAlpha));
+      expect(r.pdBeta).to.deep.equal(Array.from(p.dBeta));
+      expect(r.y).to.deep.equal(arelu.forward(x, { alpha, beta }, opts));
+    });
+  });
+
   it('wakes no pool thread for small arrays, and uses the pool for large ones', function () {
     const native = require('../dist/native').native;
     arelu.setNumThreads(4);

@@ -11,6 +11,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "arelu_cpu.h"
@@ -405,6 +406,46 @@ void test_determinism_thread_counts() {
   }
 }
 
+// Callers on several threads at once: small (serial) calls run on their
+// callers without the pool's job lock, per-channel calls lease workspaces
+// from a shared pool, and a large call uses the pool meanwhile. Each
+// thread's results must equal a lone run's, bit for bit.
+void test_concurrent_callers() {
+  cpu_set_threads(2);
+  const Case small = random_case("concurrent-scalar", 4099, 1, 1, false);
+  const Case nhwc = random_case("concurrent-nhwc", 8 * 515, 8, 1, false);
+  const Case nchw = random_case("concurrent-nchw", 3 * 8 * 300, 8, 300, false);
+  const Case large = random_case("concurrent-large", (1 << 20) + 7, 1, 1, false);
+  const Case* cases[] = {&small, &nhwc, &nchw, &large};
+  auto run = [](const Case& c) {
+    Outputs o;
+    const size_t n = c.layout.n, C = c.layout.channels;
+    o.y.assign(n, kPoison);
+    o.dx.assign(n, kPoison);
+    o.da.assign(C, 0.0);
+    o.db.assign(C, 0.0);
+    cpu_forward(c.x.data(), o.y.data(), c.layout, c.alpha.data(), c.beta.data());
+    cpu_backward(c.x.data(), c.g.data(), o.dx.data(), c.layout, c.alpha.data(), c.beta.data(), o.da.data(),
+                 o.db.data());
+    return o;
+  };
+  std::vector<Outputs> ref;
+  for (const Case* c : cases) ref.push_back(run(*c));
+  constexpr int kThreads = 4, kRounds = 40;
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t)
+    ts.emplace_back([&, t] {
+      for (int r = 0; r < kRounds; ++r) {
+        // Thread 0 also runs the large (parallel) case; the others stay small.
+        const size_t k = t == 0 && r % 8 == 0 ? 3 : static_cast<size_t>((t + r) % 3);
+        if (!identical(run(*cases[k]), ref[k])) ++mismatches[t];
+      }
+    });
+  for (auto& th : ts) th.join();
+  for (int t = 0; t < kThreads; ++t) CHECK(mismatches[t] == 0, "concurrent callers: thread %d had %d differing runs", t, mismatches[t]);
+}
+
 void test_in_place() {
   for (Isa isa : supported_isas()) {
     std::string err;
@@ -566,6 +607,7 @@ int main() {
   test_per_channel();
   test_coefficient_cache();
   test_determinism_thread_counts();
+  test_concurrent_callers();
   test_in_place();
   test_cross_platform_digest();
   std::printf("%d checks, %d failures\n", g_checks, g_failures);
