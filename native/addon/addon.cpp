@@ -36,10 +36,10 @@ struct CpuCall {
   }
 };
 
-// forward(x, out, alpha, beta, channels, inner)
-// backward(x, dy, out, alpha, beta, channels, inner, sums)
-// Synchronous calls (`async` false) view per-channel parameters in place.
-CpuCall parse_call(const Napi::CallbackInfo& info, bool backward, bool async) {
+// The arrays every CPU entry starts with, x, (dy,) out: Float32Arrays of one
+// length, out exactly x (or dy) or apart from them. `next` is the index of
+// the argument after them.
+CpuCall array_args(const Napi::CallbackInfo& info, bool backward, size_t* next) {
   Napi::Env env = info.Env();
   CpuCall call;
   call.backward = backward;
@@ -54,23 +54,50 @@ CpuCall parse_call(const Napi::CallbackInfo& info, bool backward, bool async) {
   check_same_length(env, x, "x", out, "out");
   check_no_partial_overlap(env, out, x, "x");
   if (backward) check_no_partial_overlap(env, out, g, "dy");
-  const size_t alpha_i = i++, beta_i = i++;
-  call.layout.n = x.length;
-  call.layout.channels = count_arg(info, i++, "channels");
-  call.layout.inner = count_arg(info, i++, "inner");
-  const std::string bad = arelu::check_layout(call.layout);
-  if (!bad.empty()) throw_range(env, "Invalid layout for x: " + bad);
-  call.alpha = param_array_arg(info, alpha_i, "alpha", call.layout.channels, async);
-  call.beta = param_array_arg(info, beta_i, "beta", call.layout.channels, async);
-  if (backward) {
-    const F64View sums = float64_arg(info, i++, "sums");
-    if (sums.length != 2 * call.layout.channels)
-      throw_range(env, "Expected sums to have 2 * channels values");
-    call.sums = sums.data;
-  }
   call.x = x.data;
   call.g = g.data;
   call.out = out.data;
+  call.layout.n = x.length;
+  *next = i;
+  return call;
+}
+
+// Backward's output for the parameter sums: a Float64Array of 2 * channels.
+double* sums_arg(const Napi::CallbackInfo& info, size_t i, size_t channels) {
+  const F64View sums = float64_arg(info, i, "sums");
+  if (sums.length != 2 * channels) throw_range(info.Env(), "Expected sums to have 2 * channels values");
+  return sums.data;
+}
+
+// forward(x, out, alpha, beta, channels, inner)
+// backward(x, dy, out, alpha, beta, channels, inner, sums)
+// Synchronous calls (`async` false) view per-channel parameters in place.
+CpuCall parse_call(const Napi::CallbackInfo& info, bool backward, bool async) {
+  size_t i = 0;
+  CpuCall call = array_args(info, backward, &i);
+  const size_t alpha_i = i++, beta_i = i++;
+  call.layout.channels = count_arg(info, i++, "channels");
+  call.layout.inner = count_arg(info, i++, "inner");
+  const std::string bad = arelu::check_layout(call.layout);
+  if (!bad.empty()) throw_range(info.Env(), "Invalid layout for x: " + bad);
+  call.alpha = param_array_arg(info, alpha_i, "alpha", call.layout.channels, async);
+  call.beta = param_array_arg(info, beta_i, "beta", call.layout.channels, async);
+  if (backward) call.sums = sums_arg(info, i++, call.layout.channels);
+  return call;
+}
+
+// forwardScalar(x, out, alpha, beta) and backwardScalar(x, dy, out, alpha,
+// beta, sums): the synchronous calls with one alpha and one beta, lib/'s
+// fast paths. At most six arguments, because node-addon-api allocates the
+// argument list on the heap past six, and no layout to parse. About 0.1 us
+// less per backward call than the general entry (bench/call-cost.js,
+// bench/RESULTS.md "Fourth session").
+CpuCall parse_scalar_call(const Napi::CallbackInfo& info, bool backward) {
+  size_t i = 0;
+  CpuCall call = array_args(info, backward, &i);
+  call.alpha.one = number_arg(info, i++, "alpha");
+  call.beta.one = number_arg(info, i++, "beta");
+  if (backward) call.sums = sums_arg(info, i, 1);
   return call;
 }
 
@@ -84,41 +111,14 @@ Napi::Value Backward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// forwardScalar(x, out, alpha, beta) and backwardScalar(x, dy, out, alpha,
-// beta, sums): the synchronous calls with one alpha and one beta, lib/'s
-// fast paths. At most six arguments, because node-addon-api allocates the
-// argument list on the heap past six, and no layout to parse; the checks
-// are parse_call's. About 0.1 us less per backward call than the general
-// entry (bench/call-cost.js, bench/RESULTS.md "Fourth session").
 Napi::Value ForwardScalar(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const F32View x = float32_arg(info, 0, "x");
-  const F32View out = float32_arg(info, 1, "out");
-  check_same_length(env, x, "x", out, "out");
-  check_no_partial_overlap(env, out, x, "x");
-  const float alpha = number_arg(info, 2, "alpha"), beta = number_arg(info, 3, "beta");
-  arelu::Layout layout;
-  layout.n = x.length;
-  arelu::cpu_forward(x.data, out.data, layout, &alpha, &beta);
-  return env.Undefined();
+  parse_scalar_call(info, false).run();
+  return info.Env().Undefined();
 }
 
 Napi::Value BackwardScalar(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const F32View x = float32_arg(info, 0, "x");
-  const F32View g = float32_arg(info, 1, "dy");
-  check_same_length(env, x, "x", g, "dy");
-  const F32View out = float32_arg(info, 2, "out");
-  check_same_length(env, x, "x", out, "out");
-  check_no_partial_overlap(env, out, x, "x");
-  check_no_partial_overlap(env, out, g, "dy");
-  const float alpha = number_arg(info, 3, "alpha"), beta = number_arg(info, 4, "beta");
-  const F64View sums = float64_arg(info, 5, "sums");
-  if (sums.length != 2) throw_range(env, "Expected sums to have 2 * channels values");
-  arelu::Layout layout;
-  layout.n = x.length;
-  arelu::cpu_backward(x.data, g.data, out.data, layout, &alpha, &beta, sums.data, sums.data + 1);
-  return env.Undefined();
+  parse_scalar_call(info, true).run();
+  return info.Env().Undefined();
 }
 
 // Runs a CpuCall on a libuv worker thread. The JS arrays are held by

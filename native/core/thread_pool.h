@@ -1,9 +1,9 @@
 // A small fixed pool of worker threads shared by the whole process (every
 // addon instance, every worker_thread). One parallel job runs at a time; the
 // calling thread takes part in it. A serial job (one task, max_threads 1, or
-// a pool of one) runs on its caller at once, beside any other job. Which thread computes a task never affects a
-// result: tasks write to slots indexed by task, and the driver combines them
-// in a fixed order.
+// a pool of one) runs on its caller at once, beside any other job. Which
+// thread computes a task never affects a result: tasks write to slots indexed
+// by task, and the driver combines them in a fixed order.
 #pragma once
 
 #include <atomic>
