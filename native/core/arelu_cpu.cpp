@@ -385,10 +385,22 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
         k.backward_varying(x + last, g + last, dx + last, p.n - last, 1, p.slots, st.a.data(),
                            st.b.data(), acc_a, acc_b);
       }
+      // Slots fold into their channel's partial in slot order. A run of
+      // slots of one channel (inner of them, e.g. 49 for a 7x7 NCHW map)
+      // adds in registers: the same additions in the same order as adding
+      // into part[c] slot by slot, without a store-to-load round trip per
+      // slot (that chain made a [8, 512, 7, 7] call 4x the uniform one).
       double* part = &partial[2 * C * task];
-      for (size_t j = 0; j < p.slots; ++j) {
-        part[st.channel[j]] += acc_a[j];
-        part[C + st.channel[j]] += acc_b[j];
+      const uint32_t* channel = st.channel.data();
+      for (size_t j = 0; j < p.slots;) {
+        const uint32_t c = channel[j];
+        double sa = part[c], sb = part[C + c];
+        for (; j < p.slots && channel[j] == c; ++j) {
+          sa += acc_a[j];
+          sb += acc_b[j];
+        }
+        part[c] = sa;
+        part[C + c] = sb;
       }
     };
     run_tasks(p.ntasks, threads, body);

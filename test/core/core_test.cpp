@@ -347,7 +347,11 @@ void test_per_channel() {
       {"mid-c5-inner300", 40, 5, 300}, {"nchw-c2-inner255", 300, 2, 255}, {"nhwc-c1000", 70, 1000, 1},
       {"c1-channels", 5000, 1, 17},  {"big-period-fallback", 2, 300000, 1},
       // A period whose multiple of 16 is too long: odd slot counts, SIMD tails.
-      {"nhwc-odd-period", 3, 100003, 1}, {"nhwc-c5-odd-slots", 4001, 5, 1}};
+      {"nhwc-odd-period", 3, 100003, 1}, {"nhwc-c5-odd-slots", 4001, 5, 1},
+      // Super-rows a whole number of 4 KiB apart (the SIMD kernels take
+      // them two rows at a time) and a long run of one channel per slot
+      // fold: 7x7 and 4x4 maps, NCHW.
+      {"nchw-c64-hw16", 37, 64, 16}, {"nchw-c32-hw96", 21, 32, 96}, {"nchw-c512-hw49", 3, 512, 49}};
   for (const L& l : layouts)
     check_case_everywhere(random_case(l.name, l.outer * l.C * l.inner, l.C, l.inner, true), {1, 3, 16});
   // NaN parameters in one channel: the fast forward (finite coefficients
