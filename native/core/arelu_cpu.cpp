@@ -237,6 +237,41 @@ const SlotTables& slot_tables(Workspace& ws, const Plan& p) {
   return ws.st;
 }
 
+// Period mode: each slot's two sums fold into its channel's partials
+// (part[c], part[C + c]) in slot order. Slot j has channel
+// (j % period) / inner, so a super-row is `slots / period` copies of the
+// period, each a run of `inner` slots per channel. Adding a run straight
+// into part[c] slot by slot is a chain of store-to-load round trips (it
+// made a [1, 64, 2, 8] call 5x, and [8, 512, 7, 7] 4x, the uniform one).
+// Both loops below add the same terms to each part[c] in the same order
+// (copy by copy, slot by slot), so the bits are those of that plain loop:
+// with 8 channels or more, one slot offset of every channel at a time
+// (consecutive additions go to different channels and overlap); with
+// fewer, a run at a time in registers.
+void fold_slots(const Plan& p, const uint32_t* channel, const double* acc_a, const double* acc_b, double* part) {
+  const size_t C = p.channels, inner = p.inner;
+  if (C >= 8) {
+    for (size_t k = 0; k < p.slots; k += p.period)
+      for (size_t t = 0; t < inner; ++t)
+        for (size_t c = 0; c < C; ++c) {
+          const size_t j = k + c * inner + t;
+          part[c] += acc_a[j];
+          part[C + c] += acc_b[j];
+        }
+    return;
+  }
+  for (size_t j = 0; j < p.slots;) {
+    const uint32_t c = channel[j];
+    double sa = part[c], sb = part[C + c];
+    for (; j < p.slots && channel[j] == c; ++j) {
+      sa += acc_a[j];
+      sb += acc_b[j];
+    }
+    part[c] = sa;
+    part[C + c] = sb;
+  }
+}
+
 // A zeroed buffer of n values from the workspace.
 double* zeroed(std::vector<double>& v, size_t n) {
   v.assign(n, 0.0);
@@ -385,23 +420,7 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
         k.backward_varying(x + last, g + last, dx + last, p.n - last, 1, p.slots, st.a.data(),
                            st.b.data(), acc_a, acc_b);
       }
-      // Slots fold into their channel's partial in slot order. A run of
-      // slots of one channel (inner of them, e.g. 49 for a 7x7 NCHW map)
-      // adds in registers: the same additions in the same order as adding
-      // into part[c] slot by slot, without a store-to-load round trip per
-      // slot (that chain made a [8, 512, 7, 7] call 4x the uniform one).
-      double* part = &partial[2 * C * task];
-      const uint32_t* channel = st.channel.data();
-      for (size_t j = 0; j < p.slots;) {
-        const uint32_t c = channel[j];
-        double sa = part[c], sb = part[C + c];
-        for (; j < p.slots && channel[j] == c; ++j) {
-          sa += acc_a[j];
-          sb += acc_b[j];
-        }
-        part[c] = sa;
-        part[C + c] = sb;
-      }
+      fold_slots(p, st.channel.data(), acc_a, acc_b, &partial[2 * C * task]);
     };
     run_tasks(p.ntasks, threads, body);
     for (size_t t = 0; t < p.ntasks; ++t)
