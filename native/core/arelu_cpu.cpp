@@ -245,19 +245,42 @@ const SlotTables& slot_tables(Workspace& ws, const Plan& p) {
 // made a [1, 64, 2, 8] call 5x, and [8, 512, 7, 7] 4x, the uniform one).
 // Both loops below add the same terms to each part[c] in the same order
 // (copy by copy, slot by slot), so the bits are those of that plain loop:
-// with 8 channels or more, one slot offset of every channel at a time
-// (consecutive additions go to different channels and overlap); with
-// fewer, a run at a time in registers.
+// with 8 channels or more, 8 channels' runs side by side in registers
+// (consecutive additions go to different channels and overlap, and each
+// run is read in order); with fewer, a run at a time in registers.
 void fold_slots(const Plan& p, const uint32_t* channel, const double* acc_a, const double* acc_b, double* part) {
   const size_t C = p.channels, inner = p.inner;
-  if (C >= 8) {
+  constexpr size_t kB = 8;
+  if (C >= kB) {
     for (size_t k = 0; k < p.slots; k += p.period)
-      for (size_t t = 0; t < inner; ++t)
-        for (size_t c = 0; c < C; ++c) {
-          const size_t j = k + c * inner + t;
-          part[c] += acc_a[j];
-          part[C + c] += acc_b[j];
+      for (size_t c0 = 0; c0 < C; c0 += kB) {
+        // kB channels at a time, each a sequential read of its run.
+        const size_t nb = std::min(kB, C - c0);
+        double sa[kB], sb[kB];
+        for (size_t c = 0; c < nb; ++c) {
+          sa[c] = part[c0 + c];
+          sb[c] = part[C + c0 + c];
         }
+        const double* ra = acc_a + k + c0 * inner;
+        const double* rb = acc_b + k + c0 * inner;
+        if (nb == kB) {
+          for (size_t t = 0; t < inner; ++t)
+            for (size_t c = 0; c < kB; ++c) {
+              sa[c] += ra[c * inner + t];
+              sb[c] += rb[c * inner + t];
+            }
+        } else {
+          for (size_t t = 0; t < inner; ++t)
+            for (size_t c = 0; c < nb; ++c) {
+              sa[c] += ra[c * inner + t];
+              sb[c] += rb[c * inner + t];
+            }
+        }
+        for (size_t c = 0; c < nb; ++c) {
+          part[c0 + c] = sa[c];
+          part[C + c0 + c] = sb[c];
+        }
+      }
     return;
   }
   for (size_t j = 0; j < p.slots;) {
