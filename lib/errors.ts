@@ -11,6 +11,7 @@ export type AreluErrorCode =
   | 'ERR_ARELU_FREED'
   | 'ERR_ARELU_ISA'
   | 'ERR_ARELU_THREADS'
+  | 'ERR_ARELU_SPIN'
   | 'ERR_ARELU_NO_BINARY';
 
 /** An Error with a `code` (and, for CUDA, a `reason`). */

@@ -51,6 +51,8 @@ export interface Info {
   threads: number;
   /** Arrays shorter than these stay on the calling thread (waking the pool costs more). */
   serialBelow: { forward: number; backward: number };
+  /** Microseconds the pool's threads poll for the next job before they sleep (ARELU_SPIN_US). */
+  spinUs: number;
   cuda: {
     compiled: boolean;
     available: boolean;
@@ -338,6 +340,7 @@ export function info(): Info {
     isasSupported: n.isasSupported,
     threads: n.threads,
     serialBelow: n.serialBelow,
+    spinUs: n.spinUs,
     cuda: {
       compiled: s.compiled,
       available: s.available,

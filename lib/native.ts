@@ -73,6 +73,7 @@ export interface NativeInfo {
   serialBelow: { forward: number; backward: number };
   /** Jobs that woke pool threads so far (tests: small calls wake none). */
   parallelJobs: number;
+  spinUs: number;
 }
 
 /** @internal The TF-op path (native/tfop): TensorFlow ops in tfjs-node's runtime. */

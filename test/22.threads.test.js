@@ -114,6 +114,19 @@ describe('Threads and environment', function () {
     expect(r.stderr).to.contain('ERR_ARELU_THREADS');
   });
 
+  it('ARELU_SPIN_US sets how long pool threads poll (default 50); an invalid value is an error at load', function () {
+    expect(arelu.info().spinUs).to.equal(process.env.ARELU_SPIN_US === undefined ? 50 : Number(process.env.ARELU_SPIN_US));
+    let r = runNode("const a=require('.');a.setNumThreads(2);const x=new Float32Array(1<<21);a.forward(x,{},{out:x});console.log(a.info().spinUs)", { ARELU_SPIN_US: '0' });
+    expect(r.stderr).to.equal('');
+    expect(r.stdout.trim()).to.equal('0');
+    for (const bad of ['-1', '100001', '5us', '']) {
+      r = runNode("require('.')", { ARELU_SPIN_US: bad });
+      expect(r.status, bad).to.not.equal(0);
+      expect(r.stderr).to.contain(`ARELU_SPIN_US must be an integer from 0 to 100000 (microseconds); got '${bad}'`);
+      expect(r.stderr).to.contain('ERR_ARELU_SPIN');
+    }
+  });
+
   for (const isa of arelu.info().isasSupported) {
     it(`ARELU_CPU_ISA=${isa} forces that ISA (and it is the one that runs)`, function () {
       const r = runNode("const a=require('.');a.forward(new Float32Array(100));console.log(a.info().isa)", { ARELU_CPU_ISA: isa });

@@ -223,6 +223,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   serial.Set("backward", static_cast<double>(arelu::kSerialBelowBackward));
   o.Set("serialBelow", serial);
   o.Set("parallelJobs", static_cast<double>(arelu::cpu_parallel_jobs()));
+  o.Set("spinUs", arelu::cpu_spin_us());
   return o;
 }
 
@@ -242,6 +243,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       Napi::RangeError e = Napi::RangeError::New(
           env, std::string("arelu: ARELU_NUM_THREADS must be a positive integer (at most 1024); got '") + t + "'");
       e.Set("code", Napi::String::New(env, "ERR_ARELU_THREADS"));
+      throw e;
+    }
+  }
+  if (const char* t = std::getenv("ARELU_SPIN_US")) {
+    char* end = nullptr;
+    const long v = std::strtol(t, &end, 10);
+    if (end == t || *end != '\0' || v < 0 || v > 100000) {
+      Napi::RangeError e = Napi::RangeError::New(
+          env, std::string("arelu: ARELU_SPIN_US must be an integer from 0 to 100000 (microseconds); got '") + t + "'");
+      e.Set("code", Napi::String::New(env, "ERR_ARELU_SPIN"));
       throw e;
     }
   }

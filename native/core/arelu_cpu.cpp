@@ -471,6 +471,7 @@ void cpu_parallel_copy(void* dst, const void* src, size_t bytes) {
 
 int cpu_threads() { return ThreadPool::instance().threads(); }
 unsigned long long cpu_parallel_jobs() { return ThreadPool::instance().parallel_jobs(); }
+int cpu_spin_us() { return spin_us(); }
 void cpu_set_threads(int n) { ThreadPool::instance().set_threads(n); }
 
 }  // namespace arelu

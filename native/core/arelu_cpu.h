@@ -40,6 +40,7 @@ void cpu_parallel_copy(void* dst, const void* src, size_t bytes);
 // and from 256K-512K backward.
 int cpu_threads();
 unsigned long long cpu_parallel_jobs();
+int cpu_spin_us();  // how long the pool's hand-offs poll before blocking (ARELU_SPIN_US)
 void cpu_set_threads(int n);
 #if defined(ARELU_SERIAL_BELOW)  // a measurement build (CMake ARELU_SERIAL_BELOW)
 constexpr size_t kSerialBelowForward = ARELU_SERIAL_BELOW;

@@ -1,7 +1,8 @@
 #include "thread_pool.h"
 
-#include <cstdlib>
 #include <algorithm>
+#include <chrono>
+#include <cstdlib>
 
 namespace arelu {
 
@@ -15,6 +16,41 @@ int default_thread_count() {
   return hc == 0 ? 1 : static_cast<int>(hc);
 }
 
+int spin_us() {
+  if (const char* env = std::getenv("ARELU_SPIN_US")) {
+    char* end = nullptr;
+    const long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v >= 0 && v <= 100000) return static_cast<int>(v);
+  }
+  return 50;
+}
+
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+// Polls done() for up to ns nanoseconds; returns its last value.
+template <class Done>
+bool spin_until(Done done, long long ns) {
+  if (ns <= 0) return done();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() - t0 > std::chrono::nanoseconds(ns)) return done();
+  }
+}
+
+}  // namespace
+
 ThreadPool& ThreadPool::instance() {
   // Leaked on purpose: worker threads must not be joined from static
   // destructors that run after the runtime started tearing down.
@@ -22,20 +58,19 @@ ThreadPool& ThreadPool::instance() {
   return *pool;
 }
 
-ThreadPool::ThreadPool() { set_threads(default_thread_count()); }
+ThreadPool::ThreadPool() : spin_ns_(1000LL * spin_us()) { set_threads(default_thread_count()); }
 
 ThreadPool::~ThreadPool() { stop_workers(); }
 
 void ThreadPool::stop_workers() {
   {
     std::lock_guard<std::mutex> lk(mu_);
-    stop_ = true;
+    stop_.store(true);
   }
   cv_start_.notify_all();
   for (auto& t : workers_) t.join();
   workers_.clear();
-  std::lock_guard<std::mutex> lk(mu_);
-  stop_ = false;
+  stop_.store(false);
 }
 
 void ThreadPool::set_threads(int n) {
@@ -45,25 +80,34 @@ void ThreadPool::set_threads(int n) {
   stop_workers();
   threads_ = n;
   workers_.reserve(n - 1);
-  for (int i = 0; i < n - 1; ++i) workers_.emplace_back(&ThreadPool::worker_main, this, i + 1);
+  // No job runs while job_mu_ is held: a new worker starts from the
+  // current generation and waits for the next one.
+  const unsigned long long current = job_.load();
+  for (int i = 0; i < n - 1; ++i) workers_.emplace_back(&ThreadPool::worker_main, this, i + 1, current);
 }
 
 int ThreadPool::threads() { return threads_.load(); }
 
-void ThreadPool::worker_main(int index) {
-  unsigned long long seen = 0;
+void ThreadPool::worker_main(int index, unsigned long long seen) {
   for (;;) {
-    {
+    auto changed = [&] { return stop_.load(std::memory_order_acquire) || job_.load(std::memory_order_acquire) != seen; };
+    if (!spin_until(changed, spin_ns_)) {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_start_.wait(lk, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
-      if (index > participants_) continue;
+      ++sleepers_;
+      cv_start_.wait(lk, changed);
+      --sleepers_;
     }
+    if (stop_.load(std::memory_order_acquire)) return;
+    seen = job_.load(std::memory_order_acquire);
+    const int helpers = static_cast<int>(seen & ((1ull << kHelperBits) - 1));
+    if (index > helpers) continue;
     for (size_t t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < ntasks_;)
       fn_(ctx_, t, index);
-    std::lock_guard<std::mutex> lk(mu_);
-    if (--busy_ == 0) cv_done_.notify_one();
+    if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // The last helper out: wake the caller if it stopped polling.
+      std::lock_guard<std::mutex> lk(mu_);
+      if (caller_sleeping_) cv_done_.notify_one();
+    }
   }
 }
 
@@ -83,21 +127,29 @@ void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {
     for (size_t t = 0; t < ntasks; ++t) fn(ctx, t, 0);
     return;
   }
+  fn_ = fn;
+  ctx_ = ctx;
+  ntasks_ = ntasks;
+  next_.store(0, std::memory_order_relaxed);
+  busy_.store(helpers, std::memory_order_relaxed);
+  bool wake;
   {
+    // Under mu_, so that a worker about to block either sees the new
+    // generation in its wait predicate or is already counted in sleepers_.
     std::lock_guard<std::mutex> lk(mu_);
-    fn_ = fn;
-    ctx_ = ctx;
-    ntasks_ = ntasks;
-    next_.store(0, std::memory_order_relaxed);
-    participants_ = helpers;
-    busy_ = helpers;
-    ++generation_;
+    const unsigned long long gen = (job_.load(std::memory_order_relaxed) >> kHelperBits) + 1;
+    job_.store(gen << kHelperBits | static_cast<unsigned long long>(helpers), std::memory_order_release);
+    wake = sleepers_ > 0;
   }
   parallel_jobs_.fetch_add(1);
-  cv_start_.notify_all();
+  if (wake) cv_start_.notify_all();
   for (size_t t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < ntasks;) fn(ctx, t, 0);
+  auto done = [&] { return busy_.load(std::memory_order_acquire) == 0; };
+  if (spin_until(done, spin_ns_)) return;
   std::unique_lock<std::mutex> lk(mu_);
-  cv_done_.wait(lk, [&] { return busy_ == 0; });
+  caller_sleeping_ = true;
+  cv_done_.wait(lk, done);
+  caller_sleeping_ = false;
 }
 
 }  // namespace arelu

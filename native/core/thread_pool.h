@@ -4,6 +4,16 @@
 // a pool of one) runs on its caller at once, beside any other job. Which
 // thread computes a task never affects a result: tasks write to slots indexed
 // by task, and the driver combines them in a fixed order.
+//
+// Hand-offs spin before they sleep. Waking a thread parked on a condition
+// variable cost 15 us back to back and 50-80 us after an idle gap on the
+// development VM (bench/pool-latency.cpp), more than the work of a 256K
+// call. So a worker that finished a job polls for the next one for up to
+// spin_us() microseconds, and the caller polls for the workers' end of the
+// job for as long, before either blocks. Back-to-back jobs (a training
+// loop, a batch of calls) then start and end in well under a microsecond;
+// an idle pool costs each worker at most one spin window per job.
+// ARELU_SPIN_US sets the window (0: always block).
 #pragma once
 
 #include <atomic>
@@ -38,24 +48,38 @@ class ThreadPool {
 
  private:
   ThreadPool();
-  void worker_main(int index);
+  void worker_main(int index, unsigned long long seen);
   void stop_workers();
 
   std::mutex job_mu_;  // one job (or resize) at a time
-  std::mutex mu_;
+  std::mutex mu_;      // guards the sleeping side of both hand-offs
   std::condition_variable cv_start_, cv_done_;
   std::vector<std::thread> workers_;
   std::atomic<int> threads_{1};
-  unsigned long long generation_ = 0;
-  bool stop_ = false;
-  int participants_ = 0;  // workers taking part in the current job
-  int busy_ = 0;          // workers still running the current job
+  // The current job's generation (high bits) and how many workers take
+  // part in it (low kHelperBits), in one word so that a worker reads both
+  // at once: a worker that sat out job G and lags may next see G + 1's
+  // word, never G's generation with G + 1's helper count. The job's other
+  // fields are written before the word is bumped (release) and read after a
+  // worker sees the bump (acquire); they are rewritten only after every
+  // helper of the job has counted itself out of busy_.
+  static constexpr int kHelperBits = 24;
+  std::atomic<unsigned long long> job_{0};
+  std::atomic<bool> stop_{false};
+  int sleepers_ = 0;             // workers blocked on cv_start_ (mu_)
+  bool caller_sleeping_ = false;  // the caller blocked on cv_done_ (mu_)
+  std::atomic<int> busy_{0};      // helpers still running the current job
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;
   size_t ntasks_ = 0;
   std::atomic<size_t> next_{0};
   std::atomic<unsigned long long> parallel_jobs_{0};
+  long long spin_ns_ = 0;
 };
+
+// Microseconds a hand-off polls before it blocks: ARELU_SPIN_US if set to
+// an integer in [0, 100000], else 50.
+int spin_us();
 
 // The default size: ARELU_NUM_THREADS if set to a positive integer, else the
 // hardware concurrency.
