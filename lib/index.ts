@@ -49,8 +49,15 @@ export interface Info {
   isasSupported: string[];
   /** Threads of the CPU pool. */
   threads: number;
-  /** Arrays shorter than these stay on the calling thread (waking the pool costs more). */
+  /** Arrays shorter than these stay on the calling thread. */
   serialBelow: { forward: number; backward: number };
+  /**
+   * Arrays from `serialBelow` up to these use the pool only while it is awake
+   * (a call of that size ended within the last `spinUs`, as in a loop of
+   * calls): waking sleeping threads costs more than the work at these sizes.
+   * Larger arrays always use the pool.
+   */
+  idleSerialBelow: { forward: number; backward: number };
   /** Microseconds the pool's threads poll for the next job before they sleep (ARELU_SPIN_US). */
   spinUs: number;
   cuda: {
@@ -340,6 +347,7 @@ export function info(): Info {
     isasSupported: n.isasSupported,
     threads: n.threads,
     serialBelow: n.serialBelow,
+    idleSerialBelow: n.idleSerialBelow,
     spinUs: n.spinUs,
     cuda: {
       compiled: s.compiled,

@@ -71,6 +71,7 @@ export interface NativeInfo {
   bestIsa: string;
   threads: number;
   serialBelow: { forward: number; backward: number };
+  idleSerialBelow: { forward: number; backward: number };
   /** Jobs that woke pool threads so far (tests: small calls wake none). */
   parallelJobs: number;
   spinUs: number;

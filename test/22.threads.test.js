@@ -89,13 +89,56 @@ describe('Threads and environment', function () {
       arelu.forward(h.randomArray(fwdBelow - 1));
       arelu.backward(h.randomArray(bwdBelow - 1), h.randomArray(bwdBelow - 1));
       expect(native.info().parallelJobs).to.equal(before);
-      const large = h.randomArray(Math.max(fwdBelow, bwdBelow));
+      const idle = arelu.info().idleSerialBelow;
+      const large = h.randomArray(Math.max(idle.forward, idle.backward));
       arelu.forward(large);
       arelu.backward(large, large);
       expect(native.info().parallelJobs).to.equal(before + 2);
     } finally {
       arelu.setNumThreads(os.availableParallelism());
     }
+  });
+
+  it('uses the pool for mid-size arrays only while it is awake: in a loop of calls, not for a lone call', function () {
+    const native = require('../dist/native').native;
+    const { serialBelow, idleSerialBelow, spinUs } = arelu.info();
+    expect(serialBelow.backward).to.be.below(idleSerialBelow.backward);
+    expect(spinUs).to.be.above(0);
+    arelu.setNumThreads(2);
+    try {
+      const n = serialBelow.backward, x = h.randomArray(n), dy = h.randomArray(n), out = new Float32Array(n);
+      const ref = arelu.backward(x, dy, { alpha: 0.3 });
+      // A lone call after an idle gap (ten spin windows) stays on the calling thread.
+      const wait = (us) => { const t = process.hrtime.bigint(); while (process.hrtime.bigint() - t < BigInt(us * 1000)) { /* idle */ } };
+      wait(10 * spinUs);
+      let before = native.info().parallelJobs;
+      arelu.backward(x, dy, { alpha: 0.3 }, { out });
+      expect(native.info().parallelJobs, 'a lone mid-size call').to.equal(before);
+      // Back-to-back calls: from the second one on, the pool is awake
+      // (checked after the loop: nothing slow between the calls).
+      before = native.info().parallelJobs;
+      const sums = [];
+      for (let k = 0; k < 20; k++) {
+        const r = arelu.backward(x, dy, { alpha: 0.3 }, { out });
+        sums.push(r.dAlpha, r.dBeta);
+      }
+      const used = native.info().parallelJobs - before;
+      for (let k = 0; k < 20; k++) expect([sums[2 * k], sums[2 * k + 1]]).to.deep.equal([ref.dAlpha, ref.dBeta]);
+      expect(out).to.deep.equal(ref.dx);
+      // 16-19 of 20 on the development VM; a poll can miss a descheduled thread.
+      expect(used, 'back-to-back mid-size calls that used the pool').to.be.at.least(10);
+    } finally {
+      arelu.setNumThreads(os.availableParallelism());
+    }
+  });
+
+  it('with ARELU_SPIN_US=0 mid-size arrays never use the pool', function () {
+    const code = `const a=require('.');const n=require('./dist/native').native;a.setNumThreads(2);
+      const m=a.info().serialBelow.backward,x=new Float32Array(m).fill(1),o=new Float32Array(m);
+      for(let k=0;k<20;k++)a.backward(x,x,{},{out:o});console.log(n.info().parallelJobs)`;
+    const r = runNode(code, { ARELU_SPIN_US: '0' });
+    expect(r.stderr).to.equal('');
+    expect(r.stdout.trim()).to.equal('0');
   });
 
   it('setNumThreads changes info().threads', function () {

@@ -31,7 +31,7 @@ namespace {
 // combined in order.
 constexpr size_t kPiece = 16384;
 constexpr size_t kRowMin = 256;
-constexpr size_t kTaskElems = 1 << 16;
+constexpr size_t kTaskElems = 1 << 15;  // 64K elements make two tasks
 constexpr size_t kMinSlots = 256;
 constexpr size_t kGroupElems = 1 << 18;
 constexpr size_t kMaxPeriod = 1 << 18;  // bounds the per-thread slot scratch
@@ -331,9 +331,26 @@ class CallCoeffs {
   const Coeffs* co_;
 };
 
-int max_threads_for(size_t n, size_t serial_below) {
-  return n < serial_below ? 1 : ThreadPool::instance().threads();
+int max_threads_for(size_t n, size_t serial_below, size_t idle_serial_below) {
+  ThreadPool& pool = ThreadPool::instance();
+  if (n < serial_below) return 1;
+  return n >= idle_serial_below || pool.awake() ? pool.threads() : 1;
 }
+
+// Marks the end of a call that could use the pool (see arelu_cpu.h): the
+// next one, if it follows soon, finds the pool awake.
+class PoolCall {
+ public:
+  PoolCall(size_t n, size_t serial_below) : note_(n >= serial_below) {}
+  ~PoolCall() {
+    if (note_) ThreadPool::instance().note_call();
+  }
+  PoolCall(const PoolCall&) = delete;
+  PoolCall& operator=(const PoolCall&) = delete;
+
+ private:
+  bool note_;
+};
 
 template <class F>
 void run_tasks(size_t ntasks, int max_threads, F& body) {
@@ -364,6 +381,8 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
   const CallCoeffs coeffs(p.channels, alpha, beta);
   const Coeffs* co = coeffs.get();
   Workspace* ws = coeffs.workspace();
+  const PoolCall pool_call(p.n, kSerialBelowForward);
+  const int threads = max_threads_for(p.n, kSerialBelowForward, kIdleSerialBelowForward);
   if (p.rows) {
     auto body = [&](size_t task, int) {
       const size_t end = std::min(p.npieces, (task + 1) * p.pieces_per_task);
@@ -373,7 +392,7 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
         k.forward_uniform(x + pc.start, y + pc.start, pc.len, co[pc.channel].a, co[pc.channel].b);
       }
     };
-    run_tasks(p.ntasks, max_threads_for(p.n, kSerialBelowForward), body);
+    run_tasks(p.ntasks, threads, body);
     return;
   }
   const SlotTables& st = slot_tables(*ws, p);
@@ -385,7 +404,7 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
                         st.finite);
     }
   };
-  run_tasks(p.ntasks, max_threads_for(p.n, kSerialBelowForward), body);
+  run_tasks(p.ntasks, threads, body);
 }
 
 void cpu_backward(const float* x, const float* g, float* dx, const Layout& layout,
@@ -399,7 +418,8 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
   double* sum_a = ws != nullptr ? zeroed(ws->sums, 2 * C) : one_sums;
   double* sum_b = sum_a + C;
   const CpuKernels& k = current_kernels();
-  const int threads = max_threads_for(p.n, kSerialBelowBackward);
+  const PoolCall pool_call(p.n, kSerialBelowBackward);
+  const int threads = max_threads_for(p.n, kSerialBelowBackward, kIdleSerialBelowBackward);
 
   if (p.ntasks > 0 && p.rows) {
     // Every piece writes its two partials: no zeroing needed.
@@ -466,7 +486,8 @@ void cpu_parallel_copy(void* dst, const void* src, size_t bytes) {
     std::memcpy(static_cast<char*>(dst) + off, static_cast<const char*>(src) + off,
                 std::min(kChunk, bytes - off));
   };
-  run_tasks(ntasks, max_threads_for(bytes / 4, kSerialBelowForward), body);
+  const PoolCall pool_call(bytes / 4, kSerialBelowForward);
+  run_tasks(ntasks, max_threads_for(bytes / 4, kSerialBelowForward, kIdleSerialBelowForward), body);
 }
 
 int cpu_threads() { return ThreadPool::instance().threads(); }

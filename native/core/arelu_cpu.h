@@ -33,11 +33,15 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
 // memcpy split over the thread pool: the bandwidth baseline of the bench.
 void cpu_parallel_copy(void* dst, const void* src, size_t bytes);
 
-// Threads used by the driver (the pool's size), and the sizes below which a
-// call stays on the calling thread. Waking a pool thread cost ~25 us on the
-// development VM; re-measured after issue 11's faster kernels (bench/RESULTS.md,
-// "Serial thresholds, re-tuned"): 2 threads win from 512K-1M elements forward
-// and from 256K-512K backward.
+// Threads used by the driver (the pool's size), and when a call uses them.
+// Below kSerialBelow* a call stays on the calling thread; from
+// kIdleSerialBelow* up it always uses the pool; in between only while the
+// pool is awake (ThreadPool::awake: its threads still polling after a job,
+// or a call of that size ended less than a spin window ago, as in a loop of
+// calls). Waking sleeping threads costs 15-80 us on the development VM,
+// more than the work at those sizes; a polled hand-off costs under 1 us,
+// and 2 threads then take 0.55-0.85x the time of one from 64K elements
+// (bench/RESULTS.md, fifth session).
 int cpu_threads();
 unsigned long long cpu_parallel_jobs();
 int cpu_spin_us();  // how long the pool's hand-offs poll before blocking (ARELU_SPIN_US)
@@ -45,9 +49,13 @@ void cpu_set_threads(int n);
 #if defined(ARELU_SERIAL_BELOW)  // a measurement build (CMake ARELU_SERIAL_BELOW)
 constexpr size_t kSerialBelowForward = ARELU_SERIAL_BELOW;
 constexpr size_t kSerialBelowBackward = ARELU_SERIAL_BELOW;
+constexpr size_t kIdleSerialBelowForward = ARELU_SERIAL_BELOW;
+constexpr size_t kIdleSerialBelowBackward = ARELU_SERIAL_BELOW;
 #else
-constexpr size_t kSerialBelowForward = size_t(1) << 20;
-constexpr size_t kSerialBelowBackward = size_t(1) << 19;
+constexpr size_t kSerialBelowForward = size_t(1) << 16;
+constexpr size_t kSerialBelowBackward = size_t(1) << 16;
+constexpr size_t kIdleSerialBelowForward = size_t(1) << 20;
+constexpr size_t kIdleSerialBelowBackward = size_t(1) << 19;
 #endif
 
 }  // namespace arelu

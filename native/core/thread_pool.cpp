@@ -91,7 +91,10 @@ int ThreadPool::threads() { return threads_.load(); }
 void ThreadPool::worker_main(int index, unsigned long long seen) {
   for (;;) {
     auto changed = [&] { return stop_.load(std::memory_order_acquire) || job_.load(std::memory_order_acquire) != seen; };
-    if (!spin_until(changed, spin_ns_)) {
+    polling_.fetch_add(1, std::memory_order_relaxed);
+    const bool found = spin_until(changed, spin_ns_);
+    polling_.fetch_sub(1, std::memory_order_relaxed);
+    if (!found) {
       std::unique_lock<std::mutex> lk(mu_);
       ++sleepers_;
       cv_start_.wait(lk, changed);
@@ -109,6 +112,23 @@ void ThreadPool::worker_main(int index, unsigned long long seen) {
       if (caller_sleeping_) cv_done_.notify_one();
     }
   }
+}
+
+namespace {
+long long steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+bool ThreadPool::awake() const {
+  if (spin_ns_ <= 0) return false;
+  return polling_.load(std::memory_order_relaxed) > 0 ||
+         steady_ns() - last_call_ns_.load(std::memory_order_relaxed) < spin_ns_;
+}
+
+void ThreadPool::note_call() {
+  if (spin_ns_ > 0) last_call_ns_.store(steady_ns(), std::memory_order_relaxed);
 }
 
 void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {

@@ -44,6 +44,12 @@ class ThreadPool {
   // not count): lets tests check that small arrays wake nobody.
   unsigned long long parallel_jobs() const { return parallel_jobs_.load(); }
 
+  // Whether a hand-off is cheap now: a worker is still polling after a job,
+  // or a call that could have used the pool ended (note_call) less than a
+  // spin window ago. Never with a spin window of 0.
+  bool awake() const;
+  void note_call();
+
   ~ThreadPool();
 
  private:
@@ -74,6 +80,8 @@ class ThreadPool {
   size_t ntasks_ = 0;
   std::atomic<size_t> next_{0};
   std::atomic<unsigned long long> parallel_jobs_{0};
+  std::atomic<int> polling_{0};                  // workers polling for a job
+  std::atomic<long long> last_call_ns_{-(1LL << 62)};  // steady clock
   long long spin_ns_ = 0;
 };
 
