@@ -33,7 +33,7 @@ constexpr size_t kPiece = 16384;
 constexpr size_t kRowMin = 256;
 constexpr size_t kTaskElems = 1 << 15;  // 64K elements make two tasks
 constexpr size_t kMinSlots = 256;
-constexpr size_t kGroupElems = 1 << 18;
+constexpr size_t kGroupElems = 1 << 16;
 constexpr size_t kMaxPeriod = 1 << 18;  // bounds the per-thread slot scratch
 
 size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
