@@ -206,8 +206,23 @@ void backward_varying(const float* x, const float* g, float* dx, size_t n,
     const size_t base = r0 * stride;
     size_t i = 0;
     for (; i + V::W <= n; i += V::W) {
-      if ((i & 15) == 0)
-        for (size_t r = 0; r < nr; ++r) prefetch_inputs(x + base + r * stride + i, g + base + r * stride + i);
+      if ((i & 15) == 0) {
+        if (stride * sizeof(float) >= 4096) {
+          for (size_t r = 0; r < nr; ++r) prefetch_inputs(x + base + r * stride + i, g + base + r * stride + i);
+        } else {
+          // Short rows: 2 KiB ahead in a row would land in this block's
+          // own later rows. Fetch the next block's rows instead, dx too
+          // (for writing): 1M-2M elements from memory took 2.2-2.9x the
+          // uniform kernel without, 1.5-2.1x with (bench/RESULTS.md, fifth
+          // session); past-the-end addresses are harmless hints.
+          for (size_t r = 0; r < nr; ++r) {
+            const size_t e = base + (r + block) * stride + i;
+            __builtin_prefetch(x + e);
+            __builtin_prefetch(g + e);
+            __builtin_prefetch(dx + e, 1);
+          }
+        }
+      }
       typename V::D a0 = V::loadd(acc_a + i), a1 = V::loadd(acc_a + i + H);
       typename V::D b0 = V::loadd(acc_b + i), b1 = V::loadd(acc_b + i + H);
       const typename V::F va = V::load(pa + i), vb = V::load(pb + i);
