@@ -29,8 +29,15 @@ namespace {
 // A group of super-rows accumulates slot by slot (vectorizes across slots),
 // folds its slots into per-channel partials in slot order, and groups are
 // combined in order.
+//
+// kRowMin: rows of 64 elements or more (an 8x8 map and up, NCHW) take row
+// mode. Measured per-channel / scalar-parameter backward time, one thread,
+// C = 32-512 (bench/RESULTS.md, fifth session): row mode 1.5-2.1x from
+// inner 64 (a 16-lane tail per row costs a whole group), 3-5.7x below it;
+// period mode 1.7-3.8x below 64 but up to 6.5x at C = 512 and inner 100-196,
+// where the slot accumulators are as large as the data.
 constexpr size_t kPiece = 16384;
-constexpr size_t kRowMin = 256;
+constexpr size_t kRowMin = 64;
 constexpr size_t kTaskElems = 1 << 15;  // 64K elements make two tasks
 constexpr size_t kMinSlots = 256;
 constexpr size_t kGroupElems = 1 << 16;
@@ -385,9 +392,15 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
   const int threads = max_threads_for(p.n, kSerialBelowForward, kIdleSerialBelowForward);
   if (p.rows) {
     auto body = [&](size_t task, int) {
-      const size_t end = std::min(p.npieces, (task + 1) * p.pieces_per_task);
-      PieceWalker w(p, task * p.pieces_per_task);
-      for (size_t id = task * p.pieces_per_task; id < end; ++id, w.next()) {
+      const size_t first = task * p.pieces_per_task;
+      const size_t end = std::min(p.npieces, first + p.pieces_per_task);
+      if (p.pieces_per_row == 1) {  // whole rows: one call for the task's rows
+        k.forward_rows(x + first * p.inner, y + first * p.inner, p.inner, end - first, co, first % p.channels,
+                       p.channels);
+        return;
+      }
+      PieceWalker w(p, first);
+      for (size_t id = first; id < end; ++id, w.next()) {
         const Piece pc = w.piece();
         k.forward_uniform(x + pc.start, y + pc.start, pc.len, co[pc.channel].a, co[pc.channel].b);
       }
@@ -426,9 +439,16 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
     SmallArray<double, 8> local(ws != nullptr ? 0 : 2 * p.npieces);
     double* partial = ws != nullptr ? sized(ws->partial, 2 * p.npieces) : local.data();
     auto body = [&](size_t task, int) {
-      const size_t end = std::min(p.npieces, (task + 1) * p.pieces_per_task);
-      PieceWalker w(p, task * p.pieces_per_task);
-      for (size_t id = task * p.pieces_per_task; id < end; ++id, w.next()) {
+      const size_t first = task * p.pieces_per_task;
+      const size_t end = std::min(p.npieces, first + p.pieces_per_task);
+      if (p.pieces_per_row == 1) {  // whole rows: one call for the task's rows
+        const size_t o = first * p.inner;
+        k.backward_rows(x + o, g + o, dx + o, p.inner, end - first, co, first % p.channels, p.channels,
+                        &partial[2 * first]);
+        return;
+      }
+      PieceWalker w(p, first);
+      for (size_t id = first; id < end; ++id, w.next()) {
         const Piece pc = w.piece();
         k.backward_uniform(x + pc.start, g + pc.start, dx + pc.start, pc.len, co[pc.channel].a,
                            co[pc.channel].b, &partial[2 * id]);

@@ -10,6 +10,8 @@
 
 namespace arelu {
 
+struct Coeffs;  // arelu_math.h
+
 struct CpuKernels {
   const char* name;
 
@@ -21,10 +23,22 @@ struct CpuKernels {
   void (*forward_varying)(const float* x, float* y, size_t n, const float* pa,
                           const float* pb, bool finite);
 
+  // forward_uniform on `rows` consecutive rows of n elements (row r at
+  // x + r * n) with the coefficients of channel (c0 + r) % channels: the
+  // rows of an NCHW array, one call for many short rows.
+  void (*forward_rows)(const float* x, float* y, size_t n, size_t rows, const Coeffs* co, size_t c0,
+                       size_t channels);
+
   // dx for one piece and its two canonical (16-lane, folded) float64 sums:
   // sums[0] = sum of term_alpha, sums[1] = sum of term_beta.
   void (*backward_uniform)(const float* x, const float* g, float* dx, size_t n,
                            float a, float b, double* sums);
+
+  // backward_uniform on `rows` consecutive pieces of n elements (piece r at
+  // x + r * n, coefficients of channel (c0 + r) % channels), its sums to
+  // partial[2r], partial[2r + 1].
+  void (*backward_rows)(const float* x, const float* g, float* dx, size_t n, size_t rows,
+                        const Coeffs* co, size_t c0, size_t channels, double* partial);
 
   // dx for `rows` slices of n slots each, slice r at offset r * stride,
   // accumulating acc_a[j] += term_alpha and acc_b[j] += term_beta slot by

@@ -62,6 +62,22 @@ void backward_uniform(const float* x, const float* g, float* dx, size_t n,
   sums[1] = fold_lanes(lb);
 }
 
+void forward_rows(const float* x, float* y, size_t n, size_t rows, const Coeffs* co, size_t c0,
+                  size_t channels) {
+  for (size_t r = 0, c = c0; r < rows; ++r) {
+    forward_uniform(x + r * n, y + r * n, n, co[c].a, co[c].b);
+    if (++c == channels) c = 0;
+  }
+}
+
+void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t rows, const Coeffs* co,
+                   size_t c0, size_t channels, double* partial) {
+  for (size_t r = 0, c = c0; r < rows; ++r) {
+    backward_uniform(x + r * n, g + r * n, dx + r * n, n, co[c].a, co[c].b, partial + 2 * r);
+    if (++c == channels) c = 0;
+  }
+}
+
 void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t rows,
                       size_t stride, const float* pa, const float* pb, double* acc_a,
                       double* acc_b) {
@@ -74,7 +90,7 @@ void backward_varying(const float* x, const float* g, float* dx, size_t n, size_
 
 }  // namespace
 
-const CpuKernels kScalarKernels = {"scalar", forward_uniform, forward_varying,
-                                   backward_uniform, backward_varying};
+const CpuKernels kScalarKernels = {"scalar",         forward_uniform, forward_varying, forward_rows,
+                                   backward_uniform, backward_rows,   backward_varying};
 
 }  // namespace arelu

@@ -116,9 +116,16 @@ inline void add_terms(const float* x, const float* g, typename V::D& acc_a,
   acc_b = V::fmadd(gd, V::relud(xd), acc_b);
 }
 
+// dx and the two canonical sums of one piece (kernels' backward_uniform).
+// A tail of fewer than kLanes elements runs through the vector body on a
+// zero-padded copy: a padded lane adds the term of x = +0, g = +0, which is
+// +0, and an accumulator that starts at +0 never becomes -0 (adding a
+// product to +0 or to a nonzero value cannot give -0), so padded lanes add
+// nothing and the sums are those of the scalar order of arelu_math.h. Short
+// pieces (rows of a small feature map, NCHW) then fold in registers too.
 template <class V>
-void backward_uniform(const float* x, const float* g, float* dx, size_t n,
-                      float a, float b, double* sums) {
+inline void uniform_piece(const float* x, const float* g, float* dx, size_t n, float a, float b,
+                          double* sums) {
   constexpr int kVecs = kLanes / V::W;  // float vectors per 16-lane group
   constexpr int H = V::W / 2;           // doubles per D
   static_assert(kLanes % V::W == 0, "vector width must divide the lanes");
@@ -126,53 +133,76 @@ void backward_uniform(const float* x, const float* g, float* dx, size_t n,
   typename V::D acc_a[2 * kVecs], acc_b[2 * kVecs];
   for (int k = 0; k < 2 * kVecs; ++k) acc_a[k] = acc_b[k] = V::zerod();
 
+  // One 16-lane group at xs/gs, dx to ds. Every read of a vector's x and g
+  // comes before its store: dx may be x or g (in place).
+  auto group = [&](const float* xs, const float* gs, float* ds) {
+    for (int h = 0; h < kVecs; ++h) {
+      const int o = h * V::W;
+      const typename V::F xv = V::load(xs + o), gv = V::load(gs + o);
+      add_terms<V>(xs + o, gs + o, acc_a[2 * h], acc_b[2 * h]);
+      add_terms<V>(xs + o + H, gs + o + H, acc_a[2 * h + 1], acc_b[2 * h + 1]);
+      V::store(ds + o, V::dx(xv, gv, va, vb));
+    }
+  };
   size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     prefetch_inputs(x + i, g + i);
-    for (int h = 0; h < kVecs; ++h) {
-      const size_t o = i + h * V::W;
-      const typename V::F xv = V::load(x + o), gv = V::load(g + o);
-      // Every read of this vector's x and g comes before the store: dx may
-      // be x or g (in place).
-      add_terms<V>(x + o, g + o, acc_a[2 * h], acc_b[2 * h]);
-      add_terms<V>(x + o + H, g + o + H, acc_a[2 * h + 1], acc_b[2 * h + 1]);
-      V::store(dx + o, V::dx(xv, gv, va, vb));
+    group(x + i, g + i, dx + i);
+  }
+  if (i < n) {
+    float xb[kLanes] = {}, gb[kLanes] = {}, db[kLanes];
+    const size_t m = n - i;
+    for (size_t j = 0; j < m; ++j) {
+      xb[j] = x[i + j];
+      gb[j] = g[i + j];
     }
+    group(xb, gb, db);
+    for (size_t j = 0; j < m; ++j) dx[i + j] = db[j];
   }
-  double la[kLanes], lb[kLanes];
-  if (i == n) {
-    // No tail: the first fold levels (lane l += lane l + w for w >= H) are
-    // whole-vector adds of the same lane pairs fold_lanes adds, then the
-    // last vector's H lanes fold as fold_lanes does. Same bits, fewer
-    // store-to-load round trips (rows of a few hundred elements, NCHW, make
-    // many short calls).
-    for (int w = kLanes / 2; w >= H; w /= 2)
-      for (int k = 0; k < w / H; ++k) {
-        acc_a[k] = V::addd(acc_a[k], acc_a[k + w / H]);
-        acc_b[k] = V::addd(acc_b[k], acc_b[k + w / H]);
-      }
-    V::stored(la, acc_a[0]);
-    V::stored(lb, acc_b[0]);
-    for (int w = H / 2; w >= 1; w /= 2)
-      for (int l = 0; l < w; ++l) {
-        la[l] += la[l + w];
-        lb[l] += lb[l + w];
-      }
-    sums[0] = la[0];
-    sums[1] = lb[0];
-    return;
+  // The first fold levels (lane l += lane l + w for w >= H) are whole-vector
+  // adds of the same lane pairs fold_lanes adds, then the last vector's H
+  // lanes fold as fold_lanes does: the same bits, without a store-to-load
+  // round trip per lane.
+  for (int w = kLanes / 2; w >= H; w /= 2)
+    for (int k = 0; k < w / H; ++k) {
+      acc_a[k] = V::addd(acc_a[k], acc_a[k + w / H]);
+      acc_b[k] = V::addd(acc_b[k], acc_b[k + w / H]);
+    }
+  double la[H], lb[H];
+  V::stored(la, acc_a[0]);
+  V::stored(lb, acc_b[0]);
+  for (int w = H / 2; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) {
+      la[l] += la[l + w];
+      lb[l] += lb[l + w];
+    }
+  sums[0] = la[0];
+  sums[1] = lb[0];
+}
+
+template <class V>
+void backward_uniform(const float* x, const float* g, float* dx, size_t n, float a, float b,
+                      double* sums) {
+  uniform_piece<V>(x, g, dx, n, a, b, sums);
+}
+
+template <class V>
+void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t rows, const Coeffs* co,
+                   size_t c0, size_t channels, double* partial) {
+  for (size_t r = 0, c = c0; r < rows; ++r) {
+    const size_t o = r * n;
+    uniform_piece<V>(x + o, g + o, dx + o, n, co[c].a, co[c].b, partial + 2 * r);
+    if (++c == channels) c = 0;
   }
-  for (int k = 0; k < 2 * kVecs; ++k) {
-    V::stored(la + k * H, acc_a[k]);
-    V::stored(lb + k * H, acc_b[k]);
+}
+
+template <class V>
+void forward_rows(const float* x, float* y, size_t n, size_t rows, const Coeffs* co, size_t c0,
+                  size_t channels) {
+  for (size_t r = 0, c = c0; r < rows; ++r) {
+    forward_uniform<V>(x + r * n, y + r * n, n, co[c].a, co[c].b);
+    if (++c == channels) c = 0;
   }
-  for (size_t l = 0; i < n; ++i, ++l) {
-    la[l] += term_alpha(x[i], g[i]);
-    lb[l] += term_beta(x[i], g[i]);
-    dx[i] = backward_dx(x[i], g[i], a, b);
-  }
-  sums[0] = fold_lanes(la);
-  sums[1] = fold_lanes(lb);
 }
 
 // Period mode (per-channel, small inner). Up to kRowBlock rows at a time,
@@ -250,8 +280,8 @@ void backward_varying(const float* x, const float* g, float* dx, size_t n,
 
 template <class V>
 CpuKernels make_kernels(const char* name) {
-  return CpuKernels{name, forward_uniform<V>, forward_varying<V>,
-                    backward_uniform<V>, backward_varying<V>};
+  return CpuKernels{name,          forward_uniform<V>, forward_varying<V>, forward_rows<V>,
+                    backward_uniform<V>, backward_rows<V>, backward_varying<V>};
 }
 
 }  // namespace simd

@@ -351,7 +351,9 @@ void test_per_channel() {
       // Super-rows a whole number of 4 KiB apart (the SIMD kernels take
       // them two rows at a time) and a long run of one channel per slot
       // fold: 7x7 and 4x4 maps, NCHW.
-      {"nchw-c64-hw16", 37, 64, 16}, {"nchw-c32-hw96", 21, 32, 96}, {"nchw-c512-hw49", 3, 512, 49}};
+      {"nchw-c64-hw16", 37, 64, 16}, {"nchw-c32-hw96", 21, 32, 96}, {"nchw-c512-hw49", 3, 512, 49},
+      // Row mode's short rows with 16-lane tails (padded groups), many rows per task.
+      {"nchw-c128-hw100", 9, 128, 100}, {"nchw-c7-hw65", 33, 7, 65}, {"nchw-c3-hw64", 400, 3, 64}};
   for (const L& l : layouts)
     check_case_everywhere(random_case(l.name, l.outer * l.C * l.inner, l.C, l.inner, true), {1, 3, 16});
   // NaN parameters in one channel: the fast forward (finite coefficients

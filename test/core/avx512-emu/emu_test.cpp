@@ -46,6 +46,20 @@ int main() {
       for (size_t i = 0; i < rows * slots; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_v dx i=%zu\n", i); }
       for (size_t j = 0; j < slots; ++j) { ++checks; if ((!samed(a1[j], a2[j]) || !samed(b1[j], b2[j])) && bad++ < 5) printf("bwd_v sums j=%zu\n", j); }
     }
+    // rows: consecutive rows of `len` elements, row r with channel (c0 + r) % C
+    const size_t len = 1 + trial % 90, C = 1 + trial % 5, c0 = trial % C, nrows = n / len;
+    if (nrows > 0) {
+      std::vector<Coeffs> co(C);
+      for (size_t c = 0; c < C; ++c) co[c] = make_coeffs(c == 2 && trial % 11 == 0 ? NAN : 0.2f * c, 1.0f - c);
+      std::vector<double> p1(2 * nrows), p2(2 * nrows);
+      S.backward_rows(x.data(), g.data(), d1.data(), len, nrows, co.data(), c0, C, p1.data());
+      E.backward_rows(x.data(), g.data(), d2.data(), len, nrows, co.data(), c0, C, p2.data());
+      for (size_t i = 0; i < nrows * len; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_rows dx len=%zu i=%zu\n", len, i); }
+      for (size_t j = 0; j < 2 * nrows; ++j) { ++checks; if (!samed(p1[j], p2[j]) && bad++ < 5) printf("bwd_rows sums len=%zu j=%zu\n", len, j); }
+      S.forward_rows(x.data(), y1.data(), len, nrows, co.data(), c0, C);
+      E.forward_rows(x.data(), y2.data(), len, nrows, co.data(), c0, C);
+      for (size_t i = 0; i < nrows * len; ++i) { ++checks; if (!same(y1[i], y2[i]) && bad++ < 5) printf("fwd_rows len=%zu i=%zu\n", len, i); }
+    }
   }
   printf("avx512 (simde emulation) vs scalar: %d checks, %d mismatches\n", checks, bad);
   return bad != 0;
