@@ -8,7 +8,7 @@
 // TypedArray.set of the same n, with 1 thread and with all threads.
 // Calls are timed in batches back to back (a loop, as in training), the
 // three timed in alternating rounds; medians of the rounds.
-//   node bench/layer-shapes.js [--quick] [--json FILE]
+//   node bench/layer-shapes.js [--quick] [--json FILE] [--only TEXT]
 // Ratios printed: per-channel / scalar-parameter call, and the SPEC's
 // t / (1.5 x copy) for backward, t / copy for forward.
 const os = require('os');
@@ -19,6 +19,8 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const jsonAt = args.indexOf('--json');
 const jsonFile = jsonAt >= 0 ? args[jsonAt + 1] : null;
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? args[onlyAt + 1] : null;
 
 const shapes = [
   ['resnet 56x56x64, NCHW', [8, 64, 56, 56], 1],
@@ -41,7 +43,7 @@ const rows = [];
 const fmtN = (n) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(2)}M` : `${Math.round(n / 1024)}K`);
 
 console.log(`arelu ${arelu.info().version}, ${arelu.info().isa}, ${all} threads available; ${rounds} rounds, medians`);
-for (const [name, shape, channelAxis] of shapes) {
+for (const [name, shape, channelAxis] of shapes.filter(([name]) => !only || name.includes(only))) {
   const n = shape.reduce((a, b) => a * b, 1), C = shape[channelAxis];
   const x = new Float32Array(n), dy = new Float32Array(n), out = new Float32Array(n), dst = new Float32Array(n);
   for (let i = 0; i < n; i++) { x[i] = Math.sin(i * 0.37) * 2; dy[i] = Math.cos(i * 0.11); }

@@ -237,14 +237,17 @@ void backward_varying(const float* x, const float* g, float* dx, size_t n,
     size_t i = 0;
     for (; i + V::W <= n; i += V::W) {
       if ((i & 15) == 0) {
-        if (stride * sizeof(float) >= 4096) {
+        if (stride * sizeof(float) >= 2048) {
           for (size_t r = 0; r < nr; ++r) prefetch_inputs(x + base + r * stride + i, g + base + r * stride + i);
         } else {
-          // Short rows: 2 KiB ahead in a row would land in this block's
-          // own later rows. Fetch the next block's rows instead, dx too
-          // (for writing): 1M-2M elements from memory took 2.2-2.9x the
+          // Rows under 2 KiB: 2 KiB ahead in a row would land in this
+          // block's own later rows. Fetch the next block's rows instead, dx
+          // too (for writing): 1M-2M elements from memory took 2.2-2.9x the
           // uniform kernel without, 1.5-2.1x with (bench/RESULTS.md, fifth
-          // session); past-the-end addresses are harmless hints.
+          // session); past-the-end addresses are harmless hints. (With 2 KiB
+          // rows the next block's lines share L1 sets with this one's:
+          // 512 slots took 2.2-2.7x the uniform kernel that way, 1.7-2.1x
+          // with the in-row prefetch.)
           for (size_t r = 0; r < nr; ++r) {
             const size_t e = base + (r + block) * stride + i;
             __builtin_prefetch(x + e);
