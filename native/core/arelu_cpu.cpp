@@ -40,8 +40,11 @@ constexpr size_t kPiece = 16384;
 constexpr size_t kRowMin = 64;
 constexpr size_t kTaskElems = 1 << 15;  // 64K elements make two tasks
 constexpr size_t kMinSlots = 256;
-constexpr size_t kGroupElems = 1 << 16;
+constexpr size_t kGroupElems = 1 << 18;
 constexpr size_t kMaxPeriod = 1 << 18;  // bounds the per-thread slot scratch
+// From here a backward call's three arrays (12 MiB) are taken to stream from
+// memory, not cache: a prefetch hint to the period-mode kernel.
+constexpr size_t kFromMemoryElems = 1 << 20;
 
 size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
@@ -464,6 +467,7 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
     const SlotTables& st = slot_tables(*ws, p);
     double* partial = zeroed(ws->partial, 2 * C * p.ntasks);
     double* scratch = sized(ws->scratch, 2 * p.slots * static_cast<size_t>(threads));  // zeroed per task
+    const bool from_memory = p.n >= kFromMemoryElems;
     auto body = [&](size_t task, int worker) {
       double* acc_a = &scratch[2 * p.slots * worker];
       double* acc_b = acc_a + p.slots;
@@ -477,11 +481,11 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
       const size_t off = r0 * p.slots;
       if (full > 0)
         k.backward_varying(x + off, g + off, dx + off, p.slots, full, p.slots, st.a.data(),
-                           st.b.data(), acc_a, acc_b);
+                           st.b.data(), acc_a, acc_b, from_memory);
       if (full < r1 - r0) {
         const size_t last = (r1 - 1) * p.slots;
         k.backward_varying(x + last, g + last, dx + last, p.n - last, 1, p.slots, st.a.data(),
-                           st.b.data(), acc_a, acc_b);
+                           st.b.data(), acc_a, acc_b, from_memory);
       }
       fold_slots(p, st.channel.data(), acc_a, acc_b, &partial[2 * C * task]);
     };

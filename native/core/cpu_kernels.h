@@ -44,10 +44,11 @@ struct CpuKernels {
   // accumulating acc_a[j] += term_alpha and acc_b[j] += term_beta slot by
   // slot, each slot's terms in row order. (The order is per slot: the SIMD
   // kernels take a few rows at a time slot by slot, keeping each slot's
-  // accumulator in a register across those rows.)
+  // accumulator in a register across those rows.) from_memory: the call's
+  // arrays are too large to be in cache (a prefetch hint only).
   void (*backward_varying)(const float* x, const float* g, float* dx, size_t n,
                            size_t rows, size_t stride, const float* pa,
-                           const float* pb, double* acc_a, double* acc_b);
+                           const float* pb, double* acc_a, double* acc_b, bool from_memory);
 };
 
 extern const CpuKernels kScalarKernels;

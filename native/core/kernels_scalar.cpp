@@ -80,7 +80,7 @@ void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t r
 
 void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t rows,
                       size_t stride, const float* pa, const float* pb, double* acc_a,
-                      double* acc_b) {
+                      double* acc_b, bool /*from_memory*/) {
   for (size_t r = 0; r < rows; ++r) {
     const size_t o = r * stride;
     for (size_t i = 0; i < n; ++i)

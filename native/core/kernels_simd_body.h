@@ -225,59 +225,77 @@ inline size_t row_block(size_t stride) {
   return (stride * sizeof(float)) % 4096 == 0 ? 2 : kRowBlock;
 }
 
+// The first nr (<= kBlock) rows at x of one row block, slot vector by slot
+// vector. The row count is bounded by a compile-time constant so that the
+// row loops unroll (with a bound known only at run time they did not, and
+// NHWC calls took 7-9% longer).
+template <class V, size_t kBlock, bool kNextBlock>
+inline void varying_block(const float* x, const float* g, float* dx, size_t n, size_t nr, size_t stride,
+                          const float* pa, const float* pb, double* acc_a, double* acc_b) {
+  constexpr int H = V::W / 2;
+  const size_t m = nr < kBlock ? nr : kBlock;  // bounded by a constant: the row loops unroll
+  size_t i = 0;
+  for (; i + V::W <= n; i += V::W) {
+    if ((i & 15) == 0) {
+      if (!kNextBlock) {
+        for (size_t r = 0; r < m; ++r) prefetch_inputs(x + r * stride + i, g + r * stride + i);
+      } else {
+        // Arrays streamed from memory, rows under 2 KiB: 2 KiB ahead in a
+        // row would land in this block's own later rows. Fetch the next
+        // block's rows instead, dx too (for writing): 1M-2M elements took
+        // 2.2-2.9x the uniform kernel without, 1.5-2.1x with
+        // (bench/RESULTS.md, fifth session); past-the-end addresses are
+        // harmless hints. Not in cache, where it cost 10-13%; nor with
+        // 2 KiB rows, whose next block's lines share L1 sets with this
+        // one's (512 slots: 2.2-2.7x the uniform kernel that way, 1.7-2.1x
+        // with the in-row prefetch).
+        for (size_t r = 0; r < m; ++r) {
+          const size_t e = (r + kBlock) * stride + i;
+          __builtin_prefetch(x + e);
+          __builtin_prefetch(g + e);
+          __builtin_prefetch(dx + e, 1);
+        }
+      }
+    }
+    typename V::D a0 = V::loadd(acc_a + i), a1 = V::loadd(acc_a + i + H);
+    typename V::D b0 = V::loadd(acc_b + i), b1 = V::loadd(acc_b + i + H);
+    const typename V::F va = V::load(pa + i), vb = V::load(pb + i);
+    for (size_t r = 0; r < m; ++r) {
+      const size_t e = r * stride + i;
+      const typename V::F xv = V::load(x + e), gv = V::load(g + e);
+      add_terms<V>(x + e, g + e, a0, b0);
+      add_terms<V>(x + e + H, g + e + H, a1, b1);
+      V::store(dx + e, V::dx(xv, gv, va, vb));
+    }
+    V::stored(acc_a + i, a0);
+    V::stored(acc_a + i + H, a1);
+    V::stored(acc_b + i, b0);
+    V::stored(acc_b + i + H, b1);
+  }
+  for (size_t r = 0; r < nr; ++r)
+    for (size_t t = i; t < n; ++t) {
+      const size_t e = r * stride + t;
+      acc_a[t] += term_alpha(x[e], g[e]);
+      acc_b[t] += term_beta(x[e], g[e]);
+      dx[e] = backward_dx(x[e], g[e], pa[t], pb[t]);
+    }
+}
+
 template <class V>
 void backward_varying(const float* x, const float* g, float* dx, size_t n,
                       size_t rows, size_t stride, const float* pa,
-                      const float* pb, double* acc_a, double* acc_b) {
-  constexpr int H = V::W / 2;
+                      const float* pb, double* acc_a, double* acc_b, bool from_memory) {
   const size_t block = row_block(stride);
+  const bool next_block = from_memory && stride * sizeof(float) < 2048;
   for (size_t r0 = 0; r0 < rows; r0 += block) {
     const size_t nr = rows - r0 < block ? rows - r0 : block;
-    const size_t base = r0 * stride;
-    size_t i = 0;
-    for (; i + V::W <= n; i += V::W) {
-      if ((i & 15) == 0) {
-        if (stride * sizeof(float) >= 2048) {
-          for (size_t r = 0; r < nr; ++r) prefetch_inputs(x + base + r * stride + i, g + base + r * stride + i);
-        } else {
-          // Rows under 2 KiB: 2 KiB ahead in a row would land in this
-          // block's own later rows. Fetch the next block's rows instead, dx
-          // too (for writing): 1M-2M elements from memory took 2.2-2.9x the
-          // uniform kernel without, 1.5-2.1x with (bench/RESULTS.md, fifth
-          // session); past-the-end addresses are harmless hints. (With 2 KiB
-          // rows the next block's lines share L1 sets with this one's:
-          // 512 slots took 2.2-2.7x the uniform kernel that way, 1.7-2.1x
-          // with the in-row prefetch.)
-          for (size_t r = 0; r < nr; ++r) {
-            const size_t e = base + (r + block) * stride + i;
-            __builtin_prefetch(x + e);
-            __builtin_prefetch(g + e);
-            __builtin_prefetch(dx + e, 1);
-          }
-        }
-      }
-      typename V::D a0 = V::loadd(acc_a + i), a1 = V::loadd(acc_a + i + H);
-      typename V::D b0 = V::loadd(acc_b + i), b1 = V::loadd(acc_b + i + H);
-      const typename V::F va = V::load(pa + i), vb = V::load(pb + i);
-      for (size_t r = 0; r < nr; ++r) {
-        const size_t e = base + r * stride + i;
-        const typename V::F xv = V::load(x + e), gv = V::load(g + e);
-        add_terms<V>(x + e, g + e, a0, b0);
-        add_terms<V>(x + e + H, g + e + H, a1, b1);
-        V::store(dx + e, V::dx(xv, gv, va, vb));
-      }
-      V::stored(acc_a + i, a0);
-      V::stored(acc_a + i + H, a1);
-      V::stored(acc_b + i, b0);
-      V::stored(acc_b + i + H, b1);
-    }
-    for (size_t r = 0; r < nr; ++r)
-      for (size_t t = i; t < n; ++t) {
-        const size_t e = base + r * stride + t;
-        acc_a[t] += term_alpha(x[e], g[e]);
-        acc_b[t] += term_beta(x[e], g[e]);
-        dx[e] = backward_dx(x[e], g[e], pa[t], pb[t]);
-      }
+    const size_t o = r0 * stride;
+    if (next_block)
+      varying_block<V, kRowBlock, true>(x + o, g + o, dx + o, n, nr, stride, pa, pb, acc_a, acc_b);
+    else if (block == kRowBlock)
+      varying_block<V, kRowBlock, false>(x + o, g + o, dx + o, n, nr, stride, pa, pb, acc_a, acc_b);
+    else
+      varying_block<V, 2, false>(x + o, g + o, dx + o, n, nr, stride, pa, pb, acc_a, acc_b);
   }
 }
 
