@@ -254,13 +254,21 @@ const SlotTables& slot_tables(Workspace& ws, const Plan& p) {
 // into part[c] slot by slot is a chain of store-to-load round trips (it
 // made a [1, 64, 2, 8] call 5x, and [8, 512, 7, 7] 4x, the uniform one).
 // Both loops below add the same terms to each part[c] in the same order
-// (copy by copy, slot by slot), so the bits are those of that plain loop:
+// (copy by copy, slot by slot), so the bits are those of that plain loop
+// (which NHWC, inner 1, keeps: its consecutive slots are different channels):
 // with 8 channels or more, 8 channels' runs side by side in registers
 // (consecutive additions go to different channels and overlap, and each
 // run is read in order); with fewer, a run at a time in registers.
 void fold_slots(const Plan& p, const uint32_t* channel, const double* acc_a, const double* acc_b, double* part) {
   const size_t C = p.channels, inner = p.inner;
   constexpr size_t kB = 8;
+  if (inner == 1) {  // NHWC: consecutive slots are different channels, no chain
+    for (size_t j = 0; j < p.slots; ++j) {
+      part[channel[j]] += acc_a[j];
+      part[C + channel[j]] += acc_b[j];
+    }
+    return;
+  }
   if (C >= kB) {
     for (size_t k = 0; k < p.slots; k += p.period)
       for (size_t c0 = 0; c0 < C; c0 += kB) {
