@@ -123,8 +123,9 @@ long long steady_ns() {
 
 bool ThreadPool::awake() const {
   if (spin_ns_ <= 0) return false;
-  return polling_.load(std::memory_order_relaxed) > 0 ||
-         steady_ns() - last_call_ns_.load(std::memory_order_relaxed) < spin_ns_;
+  const long long now = steady_ns();
+  if (now < late_until_ns_.load(std::memory_order_relaxed)) return false;
+  return polling_.load(std::memory_order_relaxed) > 0 || now - last_call_ns_.load(std::memory_order_relaxed) < spin_ns_;
 }
 
 void ThreadPool::note_call() {
@@ -163,13 +164,26 @@ void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {
   }
   parallel_jobs_.fetch_add(1);
   if (wake) cv_start_.notify_all();
+  const long long t0 = steady_ns();
   for (size_t t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < ntasks;) fn(ctx, t, 0);
+  const long long t1 = steady_ns();
   auto done = [&] { return busy_.load(std::memory_order_acquire) == 0; };
-  if (spin_until(done, spin_ns_)) return;
-  std::unique_lock<std::mutex> lk(mu_);
-  caller_sleeping_ = true;
-  cv_done_.wait(lk, done);
-  caller_sleeping_ = false;
+  if (!spin_until(done, spin_ns_)) {
+    std::unique_lock<std::mutex> lk(mu_);
+    caller_sleeping_ = true;
+    cv_done_.wait(lk, done);
+    caller_sleeping_ = false;
+  }
+  // Tasks are taken one at a time, so a polling helper ends at most one
+  // task after the caller's last. Waiting longer than the caller's whole
+  // share means a helper did not run: its core is busy with other work
+  // (another process, a sibling pool). Then mid-size calls stay on their
+  // thread for kLateNs (awake() says no): on a loaded 2-vCPU VM, 256K
+  // backward took 2.5x its serial time through the pool. (Not judged when
+  // a helper had to be woken: that latency is the wake's, not contention.)
+  const long long t2 = steady_ns();
+  if (!wake && t2 - t1 > std::max(t1 - t0, kLateSlackNs))
+    late_until_ns_.store(t2 + kLateNs, std::memory_order_relaxed);
 }
 
 }  // namespace arelu

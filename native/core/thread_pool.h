@@ -46,7 +46,8 @@ class ThreadPool {
 
   // Whether a hand-off is cheap now: a worker is still polling after a job,
   // or a call that could have used the pool ended (note_call) less than a
-  // spin window ago. Never with a spin window of 0.
+  // spin window ago. Never with a spin window of 0, nor for 5 ms after a
+  // job whose helpers came late (their cores were busy elsewhere).
   bool awake() const;
   void note_call();
 
@@ -82,6 +83,9 @@ class ThreadPool {
   std::atomic<unsigned long long> parallel_jobs_{0};
   std::atomic<int> polling_{0};                  // workers polling for a job
   std::atomic<long long> last_call_ns_{-(1LL << 62)};  // steady clock
+  std::atomic<long long> late_until_ns_{-(1LL << 62)};  // helpers were late: awake() says no until then
+  static constexpr long long kLateNs = 5000000;        // 5 ms
+  static constexpr long long kLateSlackNs = 20000;     // 20 us
   long long spin_ns_ = 0;
 };
 
