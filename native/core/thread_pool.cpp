@@ -177,13 +177,21 @@ void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {
   // Tasks are taken one at a time, so a polling helper ends at most one
   // task after the caller's last. Waiting longer than the caller's whole
   // share means a helper did not run: its core is busy with other work
-  // (another process, a sibling pool). Then mid-size calls stay on their
-  // thread for kLateNs (awake() says no): on a loaded 2-vCPU VM, 256K
-  // backward took 2.5x its serial time through the pool. (Not judged when
-  // a helper had to be woken: that latency is the wake's, not contention.)
-  const long long t2 = steady_ns();
-  if (!wake && t2 - t1 > std::max(t1 - t0, kLateSlackNs))
-    late_until_ns_.store(t2 + kLateNs, std::memory_order_relaxed);
+  // (another process, a sibling pool). When 3 of the last 8 judged jobs
+  // were late, mid-size calls stay on their thread for kLateNs (awake()
+  // says no): on a loaded 2-vCPU VM, 256K backward took 2.5x its serial
+  // time through the pool. A lone late job (a runtime's GC thread taking
+  // the core for a moment) does not trigger it. Not judged when a helper
+  // had to be woken: that latency is the wake's, not contention.
+  if (!wake) {
+    const long long t2 = steady_ns();
+    const bool late = t2 - t1 > std::max(t1 - t0, kLateSlackNs);
+    late_history_ = ((late_history_ << 1) | (late ? 1u : 0u)) & 0xffu;
+    if (late && __builtin_popcount(late_history_) >= 3) {
+      late_history_ = 0;
+      late_until_ns_.store(t2 + kLateNs, std::memory_order_relaxed);
+    }
+  }
 }
 
 }  // namespace arelu

@@ -46,8 +46,8 @@ class ThreadPool {
 
   // Whether a hand-off is cheap now: a worker is still polling after a job,
   // or a call that could have used the pool ended (note_call) less than a
-  // spin window ago. Never with a spin window of 0, nor for 5 ms after a
-  // job whose helpers came late (their cores were busy elsewhere).
+  // spin window ago. Never with a spin window of 0, nor for 20 ms after
+  // helpers came late to 3 of the last 8 jobs (their cores were busy).
   bool awake() const;
   void note_call();
 
@@ -84,8 +84,9 @@ class ThreadPool {
   std::atomic<int> polling_{0};                  // workers polling for a job
   std::atomic<long long> last_call_ns_{-(1LL << 62)};  // steady clock
   std::atomic<long long> late_until_ns_{-(1LL << 62)};  // helpers were late: awake() says no until then
-  static constexpr long long kLateNs = 5000000;        // 5 ms
+  static constexpr long long kLateNs = 20000000;       // 20 ms
   static constexpr long long kLateSlackNs = 20000;     // 20 us
+  unsigned late_history_ = 0;  // the last 8 judged jobs, 1 = late (job_mu_)
   long long spin_ns_ = 0;
 };
 
