@@ -1,0 +1,42 @@
+#!/bin/sh
+# Usage: bench/kernel-ab/core-ab.sh OLD_REV [NEW_REV] -- N C INNER [THREADS] [N C INNER [THREADS]]...
+#   e.g. bench/kernel-ab/core-ab.sh d263ce9 -- 401408 256 196 1  200704 512 1 2
+# Builds native/core of OLD_REV and of NEW_REV (default: the working tree) as
+# shared libraries (x86-64, the project's flags) and times cpu_backward of the
+# two in one process (core-ab.cpp), for each layout given: N elements, C
+# channels, INNER elements after the channel axis, THREADS (default 1).
+set -eu
+dir=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$dir/../.." && pwd)
+old=$1; shift
+new=
+if [ "${1:-}" != "--" ]; then new=$1; shift; fi
+[ "${1:-}" = "--" ] && shift
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkso() {  # mkso TREE OUT.so
+  src=$1/native/core
+  F="-O3 -fPIC -ffp-contract=off -fno-fast-math -DARELU_X86=1 -I$src"
+  for f in kernels_scalar cpu_dispatch thread_pool arelu_cpu; do g++ $F -c "$src/$f.cpp" -o "$tmp/$f.o"; done
+  g++ $F -mavx2 -mfma -c "$src/kernels_avx2.cpp" -o "$tmp/kernels_avx2.o"
+  g++ $F -mavx512f -mavx2 -mfma -Wno-maybe-uninitialized -c "$src/kernels_avx512.cpp" -o "$tmp/kernels_avx512.o"
+  g++ -shared -pthread "$tmp"/kernels_*.o "$tmp"/cpu_dispatch.o "$tmp"/thread_pool.o "$tmp"/arelu_cpu.o -o "$2"
+  rm -f "$tmp"/*.o
+}
+mkdir -p "$tmp/old"
+git -C "$root" archive "$old" native/core | tar -x -C "$tmp/old"
+mkso "$tmp/old" "$tmp/old.so"
+if [ -n "$new" ]; then
+  mkdir -p "$tmp/new"
+  git -C "$root" archive "$new" native/core | tar -x -C "$tmp/new"
+  mkso "$tmp/new" "$tmp/new.so"
+else
+  mkso "$root" "$tmp/new.so"
+fi
+g++ -O2 -I"$root/native/core" "$dir/core-ab.cpp" -o "$tmp/core-ab" -ldl
+while [ $# -ge 3 ]; do
+  n=$1; c=$2; inner=$3; shift 3
+  t=1
+  case "${1:-}" in [0-9]*) if [ $# -eq 1 ] || [ $# -ge 4 ]; then t=$1; shift; fi ;; esac
+  "$tmp/core-ab" "$tmp/old.so" "$tmp/new.so" "$n" "$c" "$inner" "$t"
+done
