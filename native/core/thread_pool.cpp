@@ -79,6 +79,7 @@ void ThreadPool::set_threads(int n) {
   if (n == threads_ && static_cast<int>(workers_.size()) == n - 1) return;
   stop_workers();
   threads_ = n;
+  asleep_.assign(static_cast<size_t>(n), 0);
   workers_.reserve(n - 1);
   // No job runs while job_mu_ is held: a new worker starts from the
   // current generation and waits for the next one.
@@ -89,21 +90,31 @@ void ThreadPool::set_threads(int n) {
 int ThreadPool::threads() { return threads_.load(); }
 
 void ThreadPool::worker_main(int index, unsigned long long seen) {
+  // A worker polls only after a job it took part in: one left out of a job
+  // (the job had fewer tasks than the pool has threads) sleeps, so a loop of
+  // small jobs on a large pool keeps only its helpers polling.
+  bool polls = true, left_out = false;
   for (;;) {
     auto changed = [&] { return stop_.load(std::memory_order_acquire) || job_.load(std::memory_order_acquire) != seen; };
-    polling_.fetch_add(1, std::memory_order_relaxed);
-    const bool found = spin_until(changed, spin_ns_);
-    polling_.fetch_sub(1, std::memory_order_relaxed);
+    bool found = false;
+    if (polls) {
+      if (left_out) left_out_polls_.fetch_add(1, std::memory_order_relaxed);
+      polling_.fetch_add(1, std::memory_order_relaxed);
+      found = spin_until(changed, spin_ns_);
+      polling_.fetch_sub(1, std::memory_order_relaxed);
+    }
     if (!found) {
       std::unique_lock<std::mutex> lk(mu_);
-      ++sleepers_;
+      asleep_[index] = 1;
       cv_start_.wait(lk, changed);
-      --sleepers_;
+      asleep_[index] = 0;
     }
     if (stop_.load(std::memory_order_acquire)) return;
     seen = job_.load(std::memory_order_acquire);
     const int helpers = static_cast<int>(seen & ((1ull << kHelperBits) - 1));
-    if (index > helpers) continue;
+    left_out = index > helpers;
+    polls = !left_out;
+    if (left_out) continue;
     for (size_t t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < ntasks_;)
       fn_(ctx_, t, index);
     if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -153,14 +164,14 @@ void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {
   ntasks_ = ntasks;
   next_.store(0, std::memory_order_relaxed);
   busy_.store(helpers, std::memory_order_relaxed);
-  bool wake;
+  bool wake = false;
   {
     // Under mu_, so that a worker about to block either sees the new
-    // generation in its wait predicate or is already counted in sleepers_.
+    // generation in its wait predicate or is already marked asleep.
     std::lock_guard<std::mutex> lk(mu_);
     const unsigned long long gen = (job_.load(std::memory_order_relaxed) >> kHelperBits) + 1;
     job_.store(gen << kHelperBits | static_cast<unsigned long long>(helpers), std::memory_order_release);
-    wake = sleepers_ > 0;
+    for (int i = 1; i <= helpers; ++i) wake = wake || asleep_[static_cast<size_t>(i)] != 0;
   }
   parallel_jobs_.fetch_add(1);
   if (wake) cv_start_.notify_all();

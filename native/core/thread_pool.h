@@ -50,6 +50,10 @@ class ThreadPool {
   // helpers came late to 3 of the last 8 jobs (their cores were busy).
   bool awake() const;
   void note_call();
+  // Tests: workers polling for a job now; times a worker polled right after
+  // a job it was left out of (never, by design).
+  int polling_workers() const { return polling_.load(); }
+  unsigned long long left_out_polls() const { return left_out_polls_.load(); }
 
   ~ThreadPool();
 
@@ -73,7 +77,7 @@ class ThreadPool {
   static constexpr int kHelperBits = 24;
   std::atomic<unsigned long long> job_{0};
   std::atomic<bool> stop_{false};
-  int sleepers_ = 0;             // workers blocked on cv_start_ (mu_)
+  std::vector<char> asleep_;      // by worker index: blocked on cv_start_ (mu_)
   bool caller_sleeping_ = false;  // the caller blocked on cv_done_ (mu_)
   std::atomic<int> busy_{0};      // helpers still running the current job
   TaskFn fn_ = nullptr;
@@ -82,6 +86,7 @@ class ThreadPool {
   std::atomic<size_t> next_{0};
   std::atomic<unsigned long long> parallel_jobs_{0};
   std::atomic<int> polling_{0};                  // workers polling for a job
+  std::atomic<unsigned long long> left_out_polls_{0};
   std::atomic<long long> last_call_ns_{-(1LL << 62)};  // steady clock
   std::atomic<long long> late_until_ns_{-(1LL << 62)};  // helpers were late: awake() says no until then
   static constexpr long long kLateNs = 20000000;       // 20 ms

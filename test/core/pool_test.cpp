@@ -3,7 +3,9 @@
 // job and pool resizes in between, polled (ARELU_SPIN_US default) and
 // blocking (ARELU_SPIN_US=0; ctest runs both). Every task must run exactly
 // once, on a worker index below the pool size, and run() must not return
-// before its last task ended. CI also runs it under ThreadSanitizer.
+// before its last task ended; workers left out of a loop of small jobs must
+// not keep polling. CI also runs it under ThreadSanitizer.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -65,9 +67,30 @@ int main() {
       if (h.load() != 1) failures.fetch_add(1);
     if (j.bad_worker.load() != 0) failures.fetch_add(1);
   }
+  // A loop of 2-task jobs on a pool of 4: one helper takes part, and only
+  // it may keep polling; the two workers left out sleep.
+  pool.set_threads(4);
+  for (int r = 0; r < 50; ++r) {  // first every worker takes part (and then polls)
+    Job j(4, 4);
+    pool.run(4, 0, task, &j);
+  }
+  const unsigned long long left_out_before = pool.left_out_polls();
+  for (int r = 0; r < 3000; ++r) {
+    Job j(2, 4);
+    pool.run(2, 0, task, &j);
+    for (auto& h : j.hits)
+      if (h.load() != 1) failures.fetch_add(1);
+  }
+  const unsigned long long left_out = pool.left_out_polls() - left_out_before;
+  std::printf("2-task jobs on 4 threads: %d worker(s) polling after the loop; %llu polls after a job a worker sat out\n",
+              pool.polling_workers(), left_out);
+  if (left_out != 0) {
+    std::printf("FAILED: workers left out of the jobs kept polling\n");
+    failures.fetch_add(1);
+  }
   std::printf("%llu parallel jobs, %ld failures\n", pool.parallel_jobs(), failures.load());
   if (failures.load() != 0) {
-    std::printf("FAILED: a task ran other than once, or on a worker index past the pool size\n");
+    std::printf("FAILED: see above (a task ran other than once or on a worker index past the pool size, or a left-out worker polled)\n");
     return 1;
   }
   std::printf("pool test passed\n");
