@@ -173,6 +173,9 @@ void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {
     job_.store(gen << kHelperBits | static_cast<unsigned long long>(helpers), std::memory_order_release);
     for (int i = 1; i <= helpers; ++i) wake = wake || asleep_[static_cast<size_t>(i)] != 0;
   }
+  // Whether this job can tell contention: every helper was polling when it
+  // was posted (not asleep, not still starting after a resize).
+  const bool judged = !wake && polling_.load(std::memory_order_relaxed) >= helpers;
   parallel_jobs_.fetch_add(1);
   if (wake) cv_start_.notify_all();
   const long long t0 = steady_ns();
@@ -193,8 +196,8 @@ void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {
   // says no): on a loaded 2-vCPU VM, 256K backward took 2.5x its serial
   // time through the pool. A lone late job (a runtime's GC thread taking
   // the core for a moment) does not trigger it. Not judged when a helper
-  // had to be woken: that latency is the wake's, not contention.
-  if (!wake) {
+  // had to be woken or was still starting: that latency is not contention.
+  if (judged) {
     const long long t2 = steady_ns();
     const bool late = t2 - t1 > std::max(t1 - t0, kLateSlackNs);
     late_history_ = ((late_history_ << 1) | (late ? 1u : 0u)) & 0xffu;
