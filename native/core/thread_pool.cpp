@@ -78,6 +78,7 @@ void ThreadPool::set_threads(int n) {
   std::lock_guard<std::mutex> job(job_mu_);
   if (n == threads_ && static_cast<int>(workers_.size()) == n - 1) return;
   stop_workers();
+  started_.store(0);
   threads_ = n;
   asleep_.assign(static_cast<size_t>(n), 0);
   workers_.reserve(n - 1);
@@ -94,6 +95,7 @@ void ThreadPool::worker_main(int index, unsigned long long seen) {
   // (the job had fewer tasks than the pool has threads) sleeps, so a loop of
   // small jobs on a large pool keeps only its helpers polling.
   bool polls = true, left_out = false;
+  started_.fetch_add(1, std::memory_order_release);
   for (;;) {
     auto changed = [&] { return stop_.load(std::memory_order_acquire) || job_.load(std::memory_order_acquire) != seen; };
     bool found = false;
@@ -173,12 +175,17 @@ void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {
     job_.store(gen << kHelperBits | static_cast<unsigned long long>(helpers), std::memory_order_release);
     for (int i = 1; i <= helpers; ++i) wake = wake || asleep_[static_cast<size_t>(i)] != 0;
   }
-  // Whether this job can tell contention: every helper was polling when it
-  // was posted (not asleep, not still starting after a resize).
-  const bool judged = !wake && polling_.load(std::memory_order_relaxed) >= helpers;
+  // Whether this job can tell contention: every worker has started (after
+  // a resize, the first jobs wait for threads being created), and no helper
+  // had to be woken, unless the previous job ended within half a spin
+  // window (a helper that should still have been polling was asleep: its
+  // poll ran out while it waited for its core).
+  const long long start = steady_ns();
+  const bool judged = started_.load(std::memory_order_acquire) == static_cast<int>(workers_.size()) &&
+                      (!wake || start - last_job_end_ns_ < spin_ns_ / 2);
   parallel_jobs_.fetch_add(1);
   if (wake) cv_start_.notify_all();
-  const long long t0 = steady_ns();
+  const long long t0 = start;
   for (size_t t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < ntasks;) fn(ctx, t, 0);
   const long long t1 = steady_ns();
   auto done = [&] { return busy_.load(std::memory_order_acquire) == 0; };
@@ -195,10 +202,10 @@ void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {
   // were late, mid-size calls stay on their thread for kLateNs (awake()
   // says no): on a loaded 2-vCPU VM, 256K backward took 2.5x its serial
   // time through the pool. A lone late job (a runtime's GC thread taking
-  // the core for a moment) does not trigger it. Not judged when a helper
-  // had to be woken or was still starting: that latency is not contention.
+  // the core for a moment) does not trigger it.
+  const long long t2 = steady_ns();
+  last_job_end_ns_ = t2;
   if (judged) {
-    const long long t2 = steady_ns();
     const bool late = t2 - t1 > std::max(t1 - t0, kLateSlackNs);
     late_history_ = ((late_history_ << 1) | (late ? 1u : 0u)) & 0xffu;
     if (late && __builtin_popcount(late_history_) >= 3) {

@@ -87,11 +87,13 @@ class ThreadPool {
   std::atomic<unsigned long long> parallel_jobs_{0};
   std::atomic<int> polling_{0};                  // workers polling for a job
   std::atomic<unsigned long long> left_out_polls_{0};
+  std::atomic<int> started_{0};  // workers that entered worker_main since the last resize
   std::atomic<long long> last_call_ns_{-(1LL << 62)};  // steady clock
   std::atomic<long long> late_until_ns_{-(1LL << 62)};  // helpers were late: awake() says no until then
   static constexpr long long kLateNs = 20000000;       // 20 ms
-  static constexpr long long kLateSlackNs = 20000;     // 20 us
+  static constexpr long long kLateSlackNs = 50000;     // 50 us
   unsigned late_history_ = 0;  // the last 8 judged jobs, 1 = late (job_mu_)
+  long long last_job_end_ns_ = -(1LL << 62);  // steady clock (job_mu_)
   long long spin_ns_ = 0;
 };
 
