@@ -233,6 +233,21 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// An environment variable that must be an integer in [lo, hi] when set: a
+// RangeError at load otherwise (the core falls back to its default silently).
+static void check_env_integer(Napi::Env env, const char* name, long lo, long hi, const char* expected,
+                       const char* code) {
+  const char* t = std::getenv(name);
+  if (t == nullptr) return;
+  char* end = nullptr;
+  const long v = std::strtol(t, &end, 10);
+  if (end != t && *end == '\0' && v >= lo && v <= hi) return;
+  Napi::RangeError e = Napi::RangeError::New(
+      env, std::string("arelu: ") + name + " must be " + expected + "; got '" + t + "'");
+  e.Set("code", Napi::String::New(env, code));
+  throw e;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   std::string error;
   if (!arelu::init_isa_from_env(&error)) {
@@ -240,26 +255,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     e.Set("code", Napi::String::New(env, "ERR_ARELU_ISA"));
     throw e;
   }
-  if (const char* t = std::getenv("ARELU_NUM_THREADS")) {
-    char* end = nullptr;
-    const long v = std::strtol(t, &end, 10);
-    if (end == t || *end != '\0' || v < 1 || v > 1024) {
-      Napi::RangeError e = Napi::RangeError::New(
-          env, std::string("arelu: ARELU_NUM_THREADS must be a positive integer (at most 1024); got '") + t + "'");
-      e.Set("code", Napi::String::New(env, "ERR_ARELU_THREADS"));
-      throw e;
-    }
-  }
-  if (const char* t = std::getenv("ARELU_SPIN_US")) {
-    char* end = nullptr;
-    const long v = std::strtol(t, &end, 10);
-    if (end == t || *end != '\0' || v < 0 || v > 100000) {
-      Napi::RangeError e = Napi::RangeError::New(
-          env, std::string("arelu: ARELU_SPIN_US must be an integer from 0 to 100000 (microseconds); got '") + t + "'");
-      e.Set("code", Napi::String::New(env, "ERR_ARELU_SPIN"));
-      throw e;
-    }
-  }
+  check_env_integer(env, "ARELU_NUM_THREADS", 1, 1024, "a positive integer (at most 1024)", "ERR_ARELU_THREADS");
+  check_env_integer(env, "ARELU_SPIN_US", 0, 100000, "an integer from 0 to 100000 (microseconds)", "ERR_ARELU_SPIN");
   exports.Set("forward", Napi::Function::New(env, Forward, "forward"));
   exports.Set("backward", Napi::Function::New(env, Backward, "backward"));
   exports.Set("forwardScalar", Napi::Function::New(env, ForwardScalar, "forwardScalar"));
