@@ -231,11 +231,9 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
-}  // namespace
-
 // An environment variable that must be an integer in [lo, hi] when set: a
 // RangeError at load otherwise (the core falls back to its default silently).
-static void check_env_integer(Napi::Env env, const char* name, long lo, long hi, const char* expected,
+void check_env_integer(Napi::Env env, const char* name, long lo, long hi, const char* expected,
                        const char* code) {
   const char* t = std::getenv(name);
   if (t == nullptr) return;
@@ -247,6 +245,8 @@ static void check_env_integer(Napi::Env env, const char* name, long lo, long hi,
   e.Set("code", Napi::String::New(env, code));
   throw e;
 }
+
+}  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   std::string error;

@@ -281,7 +281,7 @@ void fold_slots(const Plan& p, const uint32_t* channel, const double* acc_a, con
         }
         const double* ra = acc_a + k + c0 * inner;
         const double* rb = acc_b + k + c0 * inner;
-        if (nb == kB) {
+        if (nb == kB) {  // a constant count: sa/sb unroll into registers
           for (size_t t = 0; t < inner; ++t)
             for (size_t c = 0; c < kB; ++c) {
               sa[c] += ra[c * inner + t];

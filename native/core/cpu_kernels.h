@@ -51,6 +51,16 @@ struct CpuKernels {
                            const float* pb, double* acc_a, double* acc_b, bool from_memory);
 };
 
+// The *_rows kernels' walk: piece(r, c) for rows r = 0 .. rows - 1, row r
+// with channel c = (c0 + r) % channels.
+template <class Piece>
+inline void for_each_row(size_t rows, size_t c0, size_t channels, Piece piece) {
+  for (size_t r = 0, c = c0; r < rows; ++r) {
+    piece(r, c);
+    if (++c == channels) c = 0;
+  }
+}
+
 extern const CpuKernels kScalarKernels;
 #if defined(ARELU_X86)
 extern const CpuKernels kAvx2Kernels;

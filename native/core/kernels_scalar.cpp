@@ -64,18 +64,14 @@ void backward_uniform(const float* x, const float* g, float* dx, size_t n,
 
 void forward_rows(const float* x, float* y, size_t n, size_t rows, const Coeffs* co, size_t c0,
                   size_t channels) {
-  for (size_t r = 0, c = c0; r < rows; ++r) {
-    forward_uniform(x + r * n, y + r * n, n, co[c].a, co[c].b);
-    if (++c == channels) c = 0;
-  }
+  for_each_row(rows, c0, channels, [&](size_t r, size_t c) { forward_uniform(x + r * n, y + r * n, n, co[c].a, co[c].b); });
 }
 
 void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t rows, const Coeffs* co,
                    size_t c0, size_t channels, double* partial) {
-  for (size_t r = 0, c = c0; r < rows; ++r) {
+  for_each_row(rows, c0, channels, [&](size_t r, size_t c) {
     backward_uniform(x + r * n, g + r * n, dx + r * n, n, co[c].a, co[c].b, partial + 2 * r);
-    if (++c == channels) c = 0;
-  }
+  });
 }
 
 void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t rows,

@@ -116,16 +116,15 @@ inline void add_terms(const float* x, const float* g, typename V::D& acc_a,
   acc_b = V::fmadd(gd, V::relud(xd), acc_b);
 }
 
-// dx and the two canonical sums of one piece (kernels' backward_uniform).
-// A tail of fewer than kLanes elements runs through the vector body on a
+// dx and the two canonical sums of one piece. A tail of fewer than kLanes elements runs through the vector body on a
 // zero-padded copy: a padded lane adds the term of x = +0, g = +0, which is
 // +0, and an accumulator that starts at +0 never becomes -0 (adding a
 // product to +0 or to a nonzero value cannot give -0), so padded lanes add
 // nothing and the sums are those of the scalar order of arelu_math.h. Short
 // pieces (rows of a small feature map, NCHW) then fold in registers too.
 template <class V>
-inline void uniform_piece(const float* x, const float* g, float* dx, size_t n, float a, float b,
-                          double* sums) {
+void backward_uniform(const float* x, const float* g, float* dx, size_t n, float a, float b,
+                      double* sums) {
   constexpr int kVecs = kLanes / V::W;  // float vectors per 16-lane group
   constexpr int H = V::W / 2;           // doubles per D
   static_assert(kLanes % V::W == 0, "vector width must divide the lanes");
@@ -181,28 +180,18 @@ inline void uniform_piece(const float* x, const float* g, float* dx, size_t n, f
 }
 
 template <class V>
-void backward_uniform(const float* x, const float* g, float* dx, size_t n, float a, float b,
-                      double* sums) {
-  uniform_piece<V>(x, g, dx, n, a, b, sums);
-}
-
-template <class V>
 void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t rows, const Coeffs* co,
                    size_t c0, size_t channels, double* partial) {
-  for (size_t r = 0, c = c0; r < rows; ++r) {
-    const size_t o = r * n;
-    uniform_piece<V>(x + o, g + o, dx + o, n, co[c].a, co[c].b, partial + 2 * r);
-    if (++c == channels) c = 0;
-  }
+  for_each_row(rows, c0, channels, [&](size_t r, size_t c) {
+    backward_uniform<V>(x + r * n, g + r * n, dx + r * n, n, co[c].a, co[c].b, partial + 2 * r);
+  });
 }
 
 template <class V>
 void forward_rows(const float* x, float* y, size_t n, size_t rows, const Coeffs* co, size_t c0,
                   size_t channels) {
-  for (size_t r = 0, c = c0; r < rows; ++r) {
-    forward_uniform<V>(x + r * n, y + r * n, n, co[c].a, co[c].b);
-    if (++c == channels) c = 0;
-  }
+  for_each_row(rows, c0, channels,
+               [&](size_t r, size_t c) { forward_uniform<V>(x + r * n, y + r * n, n, co[c].a, co[c].b); });
 }
 
 // Period mode (per-channel, small inner). Up to kRowBlock rows at a time,
