@@ -4,7 +4,8 @@
 // per-channel and scalar-parameter backward on the same arrays; medians of
 // 31 rounds. On a VM whose speed drifts by 2x within minutes, two builds
 // timed in separate processes cannot be compared to 10%; this can.
-// Build and run with bench/kernel-ab/core-ab.sh.
+// Build and run with bench/kernel-ab/core-ab.sh (AB_OP=forward times
+// cpu_forward instead).
 //   core-ab OLD.so NEW.so N C INNER [threads]   (C = 1: scalar parameters)
 #include <dlfcn.h>
 #include <algorithm>
@@ -12,19 +13,23 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
 #include <vector>
 #include "arelu_cpu.h"
 using Bwd = void (*)(const float*, const float*, float*, const arelu::Layout&, const float*, const float*, double*, double*);
+using Fwd = void (*)(const float*, float*, const arelu::Layout&, const float*, const float*);
 using Thr = void (*)(int);
 static double now(){return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();}
 int main(int argc, char** argv) {
-  Bwd b[2]; Thr th[2];
+  Bwd b[2]; Fwd f[2]; Thr th[2];
+  const bool fwd = getenv("AB_OP") && std::string(getenv("AB_OP")) == "forward";
   for (int k = 0; k < 2; ++k) {
     void* h = dlopen(argv[1 + k], RTLD_NOW | RTLD_LOCAL);
     if (!h) { printf("%s\n", dlerror()); return 1; }
     b[k] = (Bwd)dlsym(h, "_ZN5arelu12cpu_backwardEPKfS1_PfRKNS_6LayoutES1_S1_PdS6_");
+    f[k] = (Fwd)dlsym(h, "_ZN5arelu11cpu_forwardEPKfPfRKNS_6LayoutES1_S1_");
     th[k] = (Thr)dlsym(h, "_ZN5arelu15cpu_set_threadsEi");
-    if (!b[k] || !th[k]) { printf("dlsym failed\n"); return 1; }
+    if (!b[k] || !f[k] || !th[k]) { printf("dlsym failed\n"); return 1; }
     th[k](argc > 6 ? atoi(argv[6]) : 1);
   }
   size_t n = strtoull(argv[3], 0, 10), C = strtoull(argv[4], 0, 10), inner = strtoull(argv[5], 0, 10);
@@ -40,10 +45,13 @@ int main(int argc, char** argv) {
       const int k = (r % 2) ? 1 - v / 2 : v / 2;  // alternate which build goes first
       const arelu::Layout& lay = (v % 2) ? u : l;
       double t0 = now();
-      for (int q = 0; q < reps; ++q) b[k](x.data(), g.data(), dx.data(), lay, al.data(), be.data(), da.data(), db.data());
+      if (fwd)
+        for (int q = 0; q < reps; ++q) f[k](x.data(), dx.data(), lay, al.data(), be.data());
+      else
+        for (int q = 0; q < reps; ++q) b[k](x.data(), g.data(), dx.data(), lay, al.data(), be.data(), da.data(), db.data());
       t[2 * k + v % 2].push_back((now() - t0) / reps);
     }
   for (auto& v : t) std::sort(v.begin(), v.end());
-  printf("n=%zu C=%zu inner=%zu: old %.1f us (uniform %.1f), new %.1f us (uniform %.1f); new/old %.2f, uniform new/old %.2f\n", n, C, inner,
+  printf("%s n=%zu C=%zu inner=%zu: old %.1f us (uniform %.1f), new %.1f us (uniform %.1f); new/old %.2f, uniform new/old %.2f\n", fwd ? "forward" : "backward", n, C, inner,
          t[0][15] * 1e6, t[1][15] * 1e6, t[2][15] * 1e6, t[3][15] * 1e6, t[2][15] / t[0][15], t[3][15] / t[1][15]);
 }

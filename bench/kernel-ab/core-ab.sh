@@ -14,9 +14,9 @@ if [ "${1:-}" != "--" ]; then new=$1; shift; fi
 [ "${1:-}" = "--" ] && shift
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkso() {  # mkso TREE OUT.so
+mkso() {  # mkso TREE OUT.so [EXTRA_FLAGS]
   src=$1/native/core
-  F="-O3 -fPIC -ffp-contract=off -fno-fast-math -DARELU_X86=1 -I$src"
+  F="-O3 -fPIC -ffp-contract=off -fno-fast-math -DARELU_X86=1 ${AB_CXXFLAGS:-} ${3:-} -I$src"
   for f in kernels_scalar cpu_dispatch thread_pool arelu_cpu; do g++ $F -c "$src/$f.cpp" -o "$tmp/$f.o"; done
   g++ $F -mavx2 -mfma -c "$src/kernels_avx2.cpp" -o "$tmp/kernels_avx2.o"
   g++ $F -mavx512f -mavx2 -mfma -Wno-maybe-uninitialized -c "$src/kernels_avx512.cpp" -o "$tmp/kernels_avx512.o"
@@ -29,14 +29,16 @@ mkso "$tmp/old" "$tmp/old.so"
 if [ -n "$new" ]; then
   mkdir -p "$tmp/new"
   git -C "$root" archive "$new" native/core | tar -x -C "$tmp/new"
-  mkso "$tmp/new" "$tmp/new.so"
+  mkso "$tmp/new" "$tmp/new.so" "${AB_NEW_CXXFLAGS:-}"
 else
-  mkso "$root" "$tmp/new.so"
+  mkso "$root" "$tmp/new.so" "${AB_NEW_CXXFLAGS:-}"
 fi
 g++ -O2 -I"$root/native/core" "$dir/core-ab.cpp" -o "$tmp/core-ab" -ldl
 while [ $# -ge 3 ]; do
   n=$1; c=$2; inner=$3; shift 3
   t=1
-  case "${1:-}" in [0-9]*) if [ $# -eq 1 ] || [ $# -ge 4 ]; then t=$1; shift; fi ;; esac
+  # THREADS is optional: a number under 1024 after INNER is a thread count,
+  # anything larger starts the next layout's N.
+  case "${1:-}" in [0-9]*) if [ "$1" -lt 1024 ]; then t=$1; shift; fi ;; esac
   "$tmp/core-ab" "$tmp/old.so" "$tmp/new.so" "$n" "$c" "$inner" "$t"
 done

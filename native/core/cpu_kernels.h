@@ -18,10 +18,11 @@ struct CpuKernels {
   // y[i] = forward_elem(x[i], a, b) for i < n
   void (*forward_uniform)(const float* x, float* y, size_t n, float a, float b);
 
-  // y[j] = forward_elem(x[j], pa[j], pb[j]) for j < n. `finite`: the
-  // caller knows every pa[j], pb[j] is finite (a faster exact form exists).
-  void (*forward_varying)(const float* x, float* y, size_t n, const float* pa,
-                          const float* pb, bool finite);
+  // y[r * stride + j] = forward_elem(x[r * stride + j], pa[j], pb[j]) for
+  // r < rows, j < n: `rows` slices of n slots. `finite`: the caller knows
+  // every pa[j], pb[j] is finite (a faster exact form exists).
+  void (*forward_varying)(const float* x, float* y, size_t n, size_t rows, size_t stride,
+                          const float* pa, const float* pb, bool finite);
 
   // forward_uniform on `rows` consecutive rows of n elements (row r at
   // x + r * n) with the coefficients of channel (c0 + r) % channels: the

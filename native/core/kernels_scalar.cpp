@@ -36,9 +36,10 @@ void forward_uniform(const float* x, float* y, size_t n, float a, float b) {
   for (size_t i = 0; i < n; ++i) y[i] = forward_bf(x[i], a, b);
 }
 
-void forward_varying(const float* x, float* y, size_t n, const float* pa,
+void forward_varying(const float* x, float* y, size_t n, size_t rows, size_t stride, const float* pa,
                      const float* pb, bool /*finite*/) {
-  for (size_t i = 0; i < n; ++i) y[i] = forward_bf(x[i], pa[i], pb[i]);
+  for (size_t r = 0; r < rows; ++r, x += stride, y += stride)
+    for (size_t i = 0; i < n; ++i) y[i] = forward_bf(x[i], pa[i], pb[i]);
 }
 
 // One element of the backward pass: dx, and the two float64 terms added to

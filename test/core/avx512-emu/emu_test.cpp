@@ -29,9 +29,9 @@ int main() {
     double s1[2], s2[2];
     S.forward_uniform(x.data(), y1.data(), n, a, b); E.forward_uniform(x.data(), y2.data(), n, a, b);
     for (size_t i = 0; i < n; ++i) { ++checks; if (!same(y1[i], y2[i]) && bad++ < 5) printf("fwd_u n=%zu i=%zu x=%g %08x vs %08x\n", n, i, x[i], *(uint32_t*)&y1[i], *(uint32_t*)&y2[i]); }
-    S.forward_varying(x.data(), y1.data(), n, pa.data(), pb.data(), false);
+    S.forward_varying(x.data(), y1.data(), n, 1, n, pa.data(), pb.data(), false);
     for (bool finite : {false, true}) {  // pa, pb are finite: both forms apply
-      E.forward_varying(x.data(), y2.data(), n, pa.data(), pb.data(), finite);
+      E.forward_varying(x.data(), y2.data(), n, 1, n, pa.data(), pb.data(), finite);
       for (size_t i = 0; i < n; ++i) { ++checks; if (!same(y1[i], y2[i]) && bad++ < 5) printf("fwd_v(%d) i=%zu\n", finite, i); }
     }
     S.backward_uniform(x.data(), g.data(), d1.data(), n, a, b, s1); E.backward_uniform(x.data(), g.data(), d2.data(), n, a, b, s2);
