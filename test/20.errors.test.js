@@ -147,6 +147,41 @@ describe('Errors (SPEC §4)', function () {
       for (const [fn, T, re] of cases) expectThrow(fn, T, re);
       expect(Array.from(buf)).to.deep.equal(new Array(16).fill(3));
     });
+    it('gives the full validation\'s errors on the per-channel fast path, for every refusal of the native call', function () {
+      // Float32Array parameters with a plain shape and channelAxis take the
+      // per-channel fast path (the native call checks the lengths of out and
+      // of the parameters, and overlaps); each refusal must read as the full
+      // validation's, and nothing may be written.
+      const buf = new Float32Array(16).fill(3);
+      const p2 = { alpha: new Float32Array(2).fill(0.5), beta: new Float32Array(2) };
+      const L = { shape: [2, 2], channelAxis: 1 };
+      const cases = [
+        [() => arelu.forward(x, p2, { ...L, out: new Float32Array(3) }), RangeError, /Expected length 4 \(the length of x\) for opts.out but received length 3/],
+        [() => arelu.forward(buf.subarray(0, 4), p2, { ...L, out: buf.subarray(2, 6) }), RangeError, /partially overlaps x/],
+        [() => arelu.forward(x, { alpha: new Float32Array(3), beta: p2.beta }, L), RangeError, /Expected 2 values \(one per channel\) for params.alpha but received 3/],
+        [() => arelu.forward(x, { alpha: p2.alpha, beta: new Float32Array(1) }, { ...L, channelAxis: -1 }), RangeError, /for params.beta but received 1/],
+        [() => arelu.forward(x, p2, { ...L, out: detached() }), TypeError, /opts.out/],
+        [() => arelu.backward(x, new Float32Array(3), p2, L), RangeError, /Expected length 4 \(the length of x\) for dy but received length 3/],
+        [() => arelu.backward(x, dy, p2, { ...L, out: new Float32Array(2) }), RangeError, /for opts.out but received length 2/],
+        [() => arelu.backward(buf.subarray(0, 4), buf.subarray(4, 8), p2, { ...L, out: buf.subarray(1, 5) }), RangeError, /partially overlaps x/],
+        [() => arelu.backward(x, buf.subarray(4, 8), p2, { ...L, out: buf.subarray(6, 10) }), RangeError, /partially overlaps dy/],
+        [() => arelu.backward(x, dy, { alpha: new Float32Array(4), beta: p2.beta }, L), RangeError, /for params.alpha but received 4/],
+        [() => arelu.backward(x, detached(), p2, L), TypeError, /dy/],
+        [() => arelu.backward(x, dy, p2, { shape: [2, 3], channelAxis: 1 }), RangeError, /product 6/],
+      ];
+      for (const [fn, T, re] of cases) expectThrow(fn, T, re);
+      expect(Array.from(buf)).to.deep.equal(new Array(16).fill(3));
+      // And a call it takes computes what the general path computes.
+      const xs = Float32Array.of(1, -2, -3, 4), g = Float32Array.of(1, 2, 3, 4);
+      const pc = { alpha: Float32Array.of(0.25, 0.5), beta: Float32Array.of(0, 1) };
+      const fast = arelu.backward(xs, g, pc, { shape: [2, 2], channelAxis: 1 });
+      const general = arelu.backward(xs, g, { alpha: Array.from(pc.alpha), beta: Array.from(pc.beta) }, { shape: [2, 2], channelAxis: 1 });
+      expect(Array.from(fast.dx)).to.deep.equal(Array.from(general.dx));
+      expect(Array.from(fast.dAlpha)).to.deep.equal(Array.from(general.dAlpha));
+      expect(Array.from(fast.dBeta)).to.deep.equal(Array.from(general.dBeta));
+      expect(Array.from(arelu.forward(xs, pc, { shape: [2, 2], channelAxis: -1 })))
+        .to.deep.equal(Array.from(arelu.forward(xs, { alpha: [0.25, 0.5], beta: [0, 1] }, { shape: [2, 2], channelAxis: 1 })));
+    });
     it('accepts out === x and an out that views exactly the same memory', function () {
       const a = Float32Array.from([1, -1]);
       arelu.forward(a, {}, { out: new Float32Array(a.buffer) });

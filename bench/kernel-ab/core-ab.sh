@@ -17,9 +17,11 @@ trap 'rm -rf "$tmp"' EXIT
 mkso() {  # mkso TREE OUT.so [EXTRA_FLAGS]
   src=$1/native/core
   F="-O3 -fPIC -ffp-contract=off -fno-fast-math -DARELU_X86=1 ${AB_CXXFLAGS:-} ${3:-} -I$src"
-  for f in kernels_scalar cpu_dispatch thread_pool arelu_cpu; do g++ $F -c "$src/$f.cpp" -o "$tmp/$f.o"; done
-  g++ $F -mavx2 -mfma -c "$src/kernels_avx2.cpp" -o "$tmp/kernels_avx2.o"
-  g++ $F -mavx512f -mavx2 -mfma -Wno-maybe-uninitialized -c "$src/kernels_avx512.cpp" -o "$tmp/kernels_avx512.o"
+  for f in cpu_dispatch thread_pool arelu_cpu; do g++ $F -c "$src/$f.cpp" -o "$tmp/$f.o"; done
+  K="-falign-loops=64"  # CMakeLists.txt's ARELU_KERNEL_ALIGN
+  g++ $F $K -c "$src/kernels_scalar.cpp" -o "$tmp/kernels_scalar.o"
+  g++ $F $K -mavx2 -mfma -c "$src/kernels_avx2.cpp" -o "$tmp/kernels_avx2.o"
+  g++ $F $K -mavx512f -mavx2 -mfma -Wno-maybe-uninitialized -c "$src/kernels_avx512.cpp" -o "$tmp/kernels_avx512.o"
   g++ -shared -pthread "$tmp"/kernels_*.o "$tmp"/cpu_dispatch.o "$tmp"/thread_pool.o "$tmp"/arelu_cpu.o -o "$2"
   rm -f "$tmp"/*.o
 }

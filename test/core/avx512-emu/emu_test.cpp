@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <algorithm>
 #include <vector>
 #include "cpu_kernels.h"
 #include "arelu_math.h"
@@ -45,6 +46,16 @@ int main() {
       E.backward_varying(x.data(), g.data(), d2.data(), slots, rows, slots, pa.data(), pb.data(), a2.data(), b2.data(), trial % 2 == 0);
       for (size_t i = 0; i < rows * slots; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_v dx i=%zu\n", i); }
       for (size_t j = 0; j < slots; ++j) { ++checks; if ((!samed(a1[j], a2[j]) || !samed(b1[j], b2[j])) && bad++ < 5) printf("bwd_v sums j=%zu\n", j); }
+      // forward in row blocks; the slices leave a gap of one slot when
+      // there is room (stride > n), which must stay unwritten
+      const size_t stride = rows * (slots + 1) <= n ? slots + 1 : slots, frows = n / stride;
+      std::fill(y1.begin(), y1.end(), 7.0f);
+      std::fill(y2.begin(), y2.end(), 7.0f);
+      S.forward_varying(x.data(), y1.data(), slots, frows, stride, pa.data(), pb.data(), false);
+      for (bool finite : {false, true}) {
+        E.forward_varying(x.data(), y2.data(), slots, frows, stride, pa.data(), pb.data(), finite);
+        for (size_t i = 0; i < n; ++i) { ++checks; if (!same(y1[i], y2[i]) && bad++ < 5) printf("fwd_v rows=%zu stride=%zu i=%zu\n", frows, stride, i); }
+      }
     }
     // rows: consecutive rows of `len` elements, row r with channel (c0 + r) % C
     const size_t len = 1 + trial % 90, C = 1 + trial % 5, c0 = trial % C, nrows = n / len;
