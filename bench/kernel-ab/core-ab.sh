@@ -1,10 +1,13 @@
 #!/bin/sh
-# Usage: bench/kernel-ab/core-ab.sh OLD_REV [NEW_REV] -- N C INNER [THREADS] [N C INNER [THREADS]]...
+# Usage: bench/kernel-ab/core-ab.sh OLD_REV [NEW_REV] -- N C INNER [THREADS]
+#        bench/kernel-ab/core-ab.sh OLD_REV [NEW_REV] -- N C INNER THREADS [N C INNER THREADS]...
 #   e.g. bench/kernel-ab/core-ab.sh d263ce9 -- 401408 256 196 1  200704 512 1 2
 # Builds native/core of OLD_REV and of NEW_REV (default: the working tree) as
 # shared libraries (x86-64, the project's flags) and times cpu_backward of the
 # two in one process (core-ab.cpp), for each layout given: N elements, C
 # channels, INNER elements after the channel axis, THREADS (default 1).
+# AB_OP=forward times cpu_forward instead of cpu_backward; AB_CXXFLAGS adds
+# compiler flags to both builds, AB_NEW_CXXFLAGS to the new one only.
 set -eu
 dir=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$dir/../.." && pwd)
@@ -12,6 +15,11 @@ old=$1; shift
 new=
 if [ "${1:-}" != "--" ]; then new=$1; shift; fi
 [ "${1:-}" = "--" ] && shift
+# One layout: N C INNER [THREADS]; several: N C INNER THREADS each.
+if [ $# -ne 3 ] && [ $((${#} % 4)) -ne 0 ]; then
+  echo "core-ab.sh: give N C INNER [THREADS] for one layout, N C INNER THREADS for each of several" >&2
+  exit 2
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkso() {  # mkso TREE OUT.so [EXTRA_FLAGS]
@@ -39,8 +47,6 @@ g++ -O2 -I"$root/native/core" "$dir/core-ab.cpp" -o "$tmp/core-ab" -ldl
 while [ $# -ge 3 ]; do
   n=$1; c=$2; inner=$3; shift 3
   t=1
-  # THREADS is optional: a number under 1024 after INNER is a thread count,
-  # anything larger starts the next layout's N.
-  case "${1:-}" in [0-9]*) if [ "$1" -lt 1024 ]; then t=$1; shift; fi ;; esac
+  if [ $# -ge 1 ]; then t=$1; shift; fi
   "$tmp/core-ab" "$tmp/old.so" "$tmp/new.so" "$n" "$c" "$inner" "$t"
 done

@@ -91,71 +91,29 @@ void forward_uniform(const float* x, float* y, size_t n, float a, float b) {
   for (; i < n; ++i) y[i] = forward_elem(x[i], a, b);
 }
 
-// Period mode (per-channel, small inner). Up to kRowBlock rows at a time,
-// slot vector by slot vector: each slot's float64 accumulators are loaded
-// once, take that slot's terms from every row of the block in row order (as
-// the scalar kernel adds them), and are stored once, instead of a load and
-// a store per row. The block's rows are sequential streams for the
-// prefetcher; a whole group of rows at once would be a power-of-two stride
-// walk that thrashes the cache sets (measured 4x slower at 1M).
-constexpr size_t kRowBlock = 4;
-
-// Rows a whole number of 4 KiB apart (super-rows of 1024k floats: C = 64
-// channels of a 4x4 map, or 32 channels of 32x3, NCHW) put the block's
-// lines of x, g and dx in the same L1 sets: 4 rows x 3 arrays = 12 lines
-// for 8 ways, and every access missed (bench/kernel-ab/varying.sh 1024:
-// 3.4-4.1x the uniform kernel). Two rows at a time keep 6 lines per set
-// (2.0-2.2x). The block size changes which accumulations share a register
-// load, never their order: each slot still takes its rows in order.
-inline size_t row_block(size_t stride) {
-  return (stride * sizeof(float)) % 4096 == 0 ? 2 : kRowBlock;
-}
-
 // Forward per-channel (period mode): `rows` slices of n slots, slice r at
-// x + r * stride, slot j with coefficients pa[j], pb[j]. A few rows at a
-// time, slot vector by slot vector, so that each coefficient vector is
-// loaded once for the block instead of once per row: with two coefficient
-// loads per x load the loop was bound by loads (a super-row at a time,
-// NHWC 16K-64K: 1.9-2.2x a memcpy, against 1.05-1.15x for scalar
-// parameters; bench/RESULTS.md, "Sixth session"). Row blocks as in
-// backward (row_block above): 4 rows, 2 when rows are a whole number of
-// 4 KiB apart.
-template <class V, size_t kBlock, bool kFinite>
-inline void forward_varying_block(const float* x, float* y, size_t n, size_t nr, size_t stride,
-                                  const float* pa, const float* pb) {
-  const size_t m = nr < kBlock ? nr : kBlock;  // bounded by a constant: the row loop unrolls
+// x + r * stride, slot j with coefficients pa[j], pb[j], one slice after
+// the other. The driver hands a task's super-rows over in one call instead
+// of one call each: 0.90-0.92x the time at 64K-256K elements (NHWC, 64
+// channels, one thread; both cores in one process, bench/kernel-ab/core-ab.sh
+// with AB_OP=forward). Row blocks that load each coefficient vector once for
+// 4 rows, as backward does, were 0.81-0.86x at 16K but 1.05-1.12x at
+// 64K-1M (bench/RESULTS.md, "Sixth session").
+template <class V, bool kFinite>
+inline void forward_varying_row(const float* x, float* y, size_t n, const float* pa, const float* pb) {
   size_t i = 0;
   for (; i + V::W <= n; i += V::W) {
-    const typename V::F va = V::load(pa + i), vb = V::load(pb + i);
-    for (size_t r = 0; r < m; ++r) {
-      const size_t e = r * stride + i;
-      const typename V::F xv = V::load(x + e);
-      V::store(y + e, kFinite ? forward_fast<V>(xv, va, vb) : forward_vec<V>(xv, va, vb));
-    }
+    const typename V::F xv = V::load(x + i), va = V::load(pa + i), vb = V::load(pb + i);
+    V::store(y + i, kFinite ? forward_fast<V>(xv, va, vb) : forward_vec<V>(xv, va, vb));
   }
-  for (size_t r = 0; r < m; ++r)
-    for (size_t t = i; t < n; ++t) y[r * stride + t] = forward_elem(x[r * stride + t], pa[t], pb[t]);
+  for (; i < n; ++i) y[i] = forward_elem(x[i], pa[i], pb[i]);
 }
 
 template <class V>
 void forward_varying(const float* x, float* y, size_t n, size_t rows, size_t stride, const float* pa,
                      const float* pb, bool finite) {
-  if (rows == 1) {  // one row: no block, a plain sequential loop
-    finite ? forward_varying_block<V, 1, true>(x, y, n, 1, stride, pa, pb)
-           : forward_varying_block<V, 1, false>(x, y, n, 1, stride, pa, pb);
-    return;
-  }
-  const size_t block = row_block(stride);
-  for (size_t r0 = 0; r0 < rows; r0 += block) {
-    const size_t nr = rows - r0 < block ? rows - r0 : block;
-    const size_t o = r0 * stride;
-    if (block == 2)
-      finite ? forward_varying_block<V, 2, true>(x + o, y + o, n, nr, stride, pa, pb)
-             : forward_varying_block<V, 2, false>(x + o, y + o, n, nr, stride, pa, pb);
-    else
-      finite ? forward_varying_block<V, 4, true>(x + o, y + o, n, nr, stride, pa, pb)
-             : forward_varying_block<V, 4, false>(x + o, y + o, n, nr, stride, pa, pb);
-  }
+  for (size_t r = 0; r < rows; ++r, x += stride, y += stride)
+    finite ? forward_varying_row<V, true>(x, y, n, pa, pb) : forward_varying_row<V, false>(x, y, n, pa, pb);
 }
 
 // The two float64 terms of W/2 elements at x/g, added to acc_a/acc_b:
@@ -245,6 +203,26 @@ void forward_rows(const float* x, float* y, size_t n, size_t rows, const Coeffs*
                   size_t channels) {
   for_each_row(rows, c0, channels,
                [&](size_t r, size_t c) { forward_uniform<V>(x + r * n, y + r * n, n, co[c].a, co[c].b); });
+}
+
+// Period mode (per-channel, small inner). Up to kRowBlock rows at a time,
+// slot vector by slot vector: each slot's float64 accumulators are loaded
+// once, take that slot's terms from every row of the block in row order (as
+// the scalar kernel adds them), and are stored once, instead of a load and
+// a store per row. The block's rows are sequential streams for the
+// prefetcher; a whole group of rows at once would be a power-of-two stride
+// walk that thrashes the cache sets (measured 4x slower at 1M).
+constexpr size_t kRowBlock = 4;
+
+// Rows a whole number of 4 KiB apart (super-rows of 1024k floats: C = 64
+// channels of a 4x4 map, or 32 channels of 32x3, NCHW) put the block's
+// lines of x, g and dx in the same L1 sets: 4 rows x 3 arrays = 12 lines
+// for 8 ways, and every access missed (bench/kernel-ab/varying.sh 1024:
+// 3.4-4.1x the uniform kernel). Two rows at a time keep 6 lines per set
+// (2.0-2.2x). The block size changes which accumulations share a register
+// load, never their order: each slot still takes its rows in order.
+inline size_t row_block(size_t stride) {
+  return (stride * sizeof(float)) % 4096 == 0 ? 2 : kRowBlock;
 }
 
 // The first nr (<= kBlock) rows at x of one row block, slot vector by slot
