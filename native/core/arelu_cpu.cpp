@@ -1,6 +1,7 @@
 #include "arelu_cpu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -169,8 +170,13 @@ SlotTables make_slots(const Plan& p, const Coeffs* co) {
 // again gets its own workspace back. (Not thread_local: a thread_local with
 // a destructor needs __cxa_thread_atexit_impl, GLIBC_2.18, above the
 // prebuilt binaries' glibc floor.) Buffers past kKeepBytes are released
-// when a lease ends.
-constexpr size_t kKeepBytes = 1 << 20;
+// when a lease ends. The limit was 1 MiB, which a layer with many channels
+// passes: then every call rebuilt its coefficients (an exp per channel) and
+// faulted its buffers back in, and a [64, 65536] per-feature backward took
+// 2.3-2.9x the time it takes with its workspace kept (11.7-14.9 ms against
+// 5.1; bench/RESULTS.md, "Sixth session"). A workspace keeps what its
+// largest per-channel call used, up to 16 MiB per buffer.
+constexpr size_t kKeepBytes = 1 << 24;
 
 struct Workspace {
   std::vector<uint32_t> key;  // alpha's bits, then beta's, of `co`
@@ -221,6 +227,8 @@ WorkspacePool& workspace_pool() {
   return pool;
 }
 
+std::atomic<unsigned long long> g_coefficient_builds{0};
+
 // The coefficients of every channel, from the workspace when its last
 // per-channel call had the same parameter bits.
 const Coeffs* channel_coeffs(Workspace& ws, size_t channels, const float* alpha, const float* beta) {
@@ -230,6 +238,7 @@ const Coeffs* channel_coeffs(Workspace& ws, size_t channels, const float* alpha,
       std::memcmp(ws.key.data() + channels, beta, bytes) == 0)
     return ws.co.data();
   ws.slot_period = ws.slot_inner = 0;
+  g_coefficient_builds.fetch_add(1, std::memory_order_relaxed);
   ws.co.resize(channels);
   ws.key.resize(2 * channels);
   std::memcpy(ws.key.data(), alpha, bytes);
@@ -546,6 +555,7 @@ void cpu_parallel_copy(void* dst, const void* src, size_t bytes) {
 
 int cpu_threads() { return ThreadPool::instance().threads(); }
 unsigned long long cpu_parallel_jobs() { return ThreadPool::instance().parallel_jobs(); }
+unsigned long long cpu_coefficient_builds() { return g_coefficient_builds.load(std::memory_order_relaxed); }
 int cpu_spin_us() { return spin_us(); }
 void cpu_set_threads(int n) { ThreadPool::instance().set_threads(n); }
 

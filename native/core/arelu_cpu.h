@@ -44,6 +44,9 @@ void cpu_parallel_copy(void* dst, const void* src, size_t bytes);
 // (bench/RESULTS.md, fifth session).
 int cpu_threads();
 unsigned long long cpu_parallel_jobs();
+// Per-channel coefficient tables built so far (each an exp per channel); a
+// call whose workspace holds the same parameters' bits builds none.
+unsigned long long cpu_coefficient_builds();
 int cpu_spin_us();  // how long the pool's hand-offs poll before blocking (ARELU_SPIN_US)
 void cpu_set_threads(int n);
 #if defined(ARELU_SERIAL_BELOW)  // a measurement build (CMake ARELU_SERIAL_BELOW)

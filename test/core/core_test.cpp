@@ -388,15 +388,28 @@ void test_coefficient_cache() {
   Case rows = random_case("cache-rows (same params, row mode)", 2 * 64 * 300, 64, 300, true);
   rows.alpha = a.alpha;
   rows.beta = a.beta;
-  Case big = random_case("cache-big (tables released)", 3 * 70000, 70000, 1, true);
+  Case big = random_case("cache-big (tables kept)", 3 * 70000, 70000, 1, true);
+  // 800,000 channels: 19 MB of coefficients, past kKeepBytes (16 MiB), so
+  // the workspace is dropped after each call and rebuilt for the next one.
+  Case huge = random_case("cache-huge (coefficients released)", 800000, 800000, 1, true);
   const Outputs first = run_case(a, isa, 1);
   check_against_reference(a, first, isa_name(isa));
-  for (const Case* c : {&b, &a, &nan, &a, &inner2, &rows, &big, &a, &b}) {
+  for (const Case* c : {&b, &a, &nan, &a, &inner2, &rows, &big, &a, &huge, &big, &b, &a}) {
     for (int threads : {1, 2}) {
       const Outputs o = run_case(*c, isa, threads);
       check_against_reference(*c, o, isa_name(isa));
       if (c == &a) CHECK(identical(first, o), "cache: %s differs after other calls", c->name.c_str());
     }
+  }
+  // Repeated calls with the same parameters build their coefficients once
+  // (run_case makes a forward and a backward call: 2 per run), up to
+  // kKeepBytes of them; past it, every call builds them again.
+  for (const Case* c : {&a, &big, &huge}) {
+    run_case(*c, isa, 1);
+    const unsigned long long before = cpu_coefficient_builds();
+    for (int k = 0; k < 3; ++k) run_case(*c, isa, 1 + k % 2);
+    const unsigned long long builds = cpu_coefficient_builds() - before;
+    CHECK(builds == (c == &huge ? 6u : 0u), "%s: %llu coefficient builds in 3 repeated runs", c->name.c_str(), builds);
   }
 }
 
