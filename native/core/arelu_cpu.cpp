@@ -173,8 +173,8 @@ SlotTables make_slots(const Plan& p, const Coeffs* co) {
 // when a lease ends. The limit was 1 MiB, which a layer with many channels
 // passes: then every call rebuilt its coefficients (an exp per channel) and
 // faulted its buffers back in, and a [64, 65536] per-feature backward took
-// 2.3-2.9x the time it takes with its workspace kept (11.7-14.9 ms against
-// 5.1; bench/RESULTS.md, "Sixth session"). A workspace keeps what its
+// 2.2-2.3x the time it takes with its workspace kept (13.7 ms against 6.3,
+// one thread; bench/RESULTS.md, "Sixth session"). A workspace keeps what its
 // largest per-channel call used, up to 16 MiB per buffer.
 constexpr size_t kKeepBytes = 1 << 24;
 
