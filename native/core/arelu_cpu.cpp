@@ -43,6 +43,7 @@ constexpr size_t kTaskElems = 1 << 15;  // 64K elements make two tasks
 constexpr size_t kMinSlots = 256;
 constexpr size_t kGroupElems = 1 << 18;
 constexpr size_t kMaxPeriod = 1 << 18;  // bounds the per-thread slot scratch
+constexpr size_t kSplitMinChannels = 8;  // per task when a group is split by channels
 // From here a backward call's three arrays (12 MiB) are taken to stream from
 // memory, not cache: a prefetch hint to the period-mode kernel.
 constexpr size_t kFromMemoryElems = 1 << 20;
@@ -267,8 +268,11 @@ const SlotTables& slot_tables(Workspace& ws, const Plan& p) {
 // (which NHWC, inner 1, keeps: its consecutive slots are different channels):
 // with 8 channels or more, 8 channels' runs side by side in registers
 // (consecutive additions go to different channels and overlap, and each
-// run is read in order); with fewer, a run at a time in registers.
-void fold_slots(const Plan& p, const uint32_t* channel, const double* acc_a, const double* acc_b, double* part) {
+// run is read in order); with fewer, a run at a time in registers. Only
+// channels [c_begin, c_end) are folded: a task of a call split by channels
+// (cpu_backward) owns those, and its scratch holds only their slots.
+void fold_slots(const Plan& p, const uint32_t* channel, const double* acc_a, const double* acc_b, double* part,
+                size_t c_begin, size_t c_end) {
   const size_t C = p.channels, inner = p.inner;
   constexpr size_t kB = 8;
   if (inner == 1) {
@@ -280,23 +284,24 @@ void fold_slots(const Plan& p, const uint32_t* channel, const double* acc_a, con
     // inner loop cost 13%).
     if (C >= kB) {
       for (size_t j = 0; j < p.slots; j += C)
-        for (size_t c = 0; c < C; ++c) {
+        for (size_t c = c_begin; c < c_end; ++c) {
           part[c] += acc_a[j + c];
           part[C + c] += acc_b[j + c];
         }
     } else {
-      for (size_t j = 0; j < p.slots; ++j) {
-        part[channel[j]] += acc_a[j];
-        part[C + channel[j]] += acc_b[j];
-      }
+      for (size_t j = 0; j < p.slots; ++j)
+        if (channel[j] >= c_begin && channel[j] < c_end) {
+          part[channel[j]] += acc_a[j];
+          part[C + channel[j]] += acc_b[j];
+        }
     }
     return;
   }
   if (C >= kB) {
     for (size_t k = 0; k < p.slots; k += p.period)
-      for (size_t c0 = 0; c0 < C; c0 += kB) {
+      for (size_t c0 = c_begin; c0 < c_end; c0 += kB) {
         // kB channels at a time, each a sequential read of its run.
-        const size_t nb = std::min(kB, C - c0);
+        const size_t nb = std::min(kB, c_end - c0);
         double sa[kB], sb[kB];
         for (size_t c = 0; c < nb; ++c) {
           sa[c] = part[c0 + c];
@@ -326,6 +331,10 @@ void fold_slots(const Plan& p, const uint32_t* channel, const double* acc_a, con
   }
   for (size_t j = 0; j < p.slots;) {
     const uint32_t c = channel[j];
+    if (c < c_begin || c >= c_end) {  // another task's channel
+      while (j < p.slots && channel[j] == c) ++j;
+      continue;
+    }
     double sa = part[c], sb = part[C + c];
     for (; j < p.slots && channel[j] == c; ++j) {
       sa += acc_a[j];
@@ -444,9 +453,13 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
     return;
   }
   const SlotTables& st = slot_tables(*ws, p);
+  // Forward has no sums, so its tasks need not be backward's groups: runs
+  // of super-rows of about kTaskElems, which let threads split calls
+  // smaller than a group (a 256K-element NHWC call was one task).
+  const size_t rows_per_task = std::max<size_t>(1, kTaskElems / p.slots);
   auto body = [&](size_t task, int) {
-    const size_t r0 = task * p.rows_per_group;
-    const size_t r1 = std::min(p.super_rows, r0 + p.rows_per_group);
+    const size_t r0 = task * rows_per_task;
+    const size_t r1 = std::min(p.super_rows, r0 + rows_per_task);
     // Whole super-rows in one call; a shorter last one (a whole number of
     // periods) in its own.
     size_t full = r1 - r0;
@@ -459,7 +472,7 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
       k.forward_varying(x + last, y + last, p.n - last, 1, p.slots, st.a.data(), st.b.data(), st.finite);
     }
   };
-  run_tasks(p.ntasks, threads, body);
+  run_tasks(ceil_div(p.super_rows, rows_per_task), threads, body);
 }
 
 void cpu_backward(const float* x, const float* g, float* dx, const Layout& layout,
@@ -507,28 +520,58 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
     double* partial = zeroed(ws->partial, 2 * C * p.ntasks);
     double* scratch = sized(ws->scratch, 2 * p.slots * static_cast<size_t>(threads));  // zeroed per task
     const bool from_memory = p.n >= kFromMemoryElems;
+    // With fewer groups than threads (an NHWC call under 512K elements is
+    // one group), each group is split by channels into `parts` tasks. A
+    // channel's slots and its fold are then one task's, taken in the same
+    // order as unsplit, so the bits do not change; a part's slots are one
+    // run per copy of the period in each super-row.
+    size_t parts = 1;
+    if (threads > 1 && p.ntasks < static_cast<size_t>(threads) && C >= 2 * kSplitMinChannels)
+      parts = std::min(ceil_div(static_cast<size_t>(threads), p.ntasks), C / kSplitMinChannels);
+    auto chan_begin = [&](size_t part) {
+      if (part == parts) return C;
+      const size_t c = part * C / parts;
+      return C >= 16 * parts ? c - c % 16 : c;  // whole vectors of NHWC slots
+    };
     auto body = [&](size_t task, int worker) {
+      const size_t group = task / parts, part = task % parts;
+      const size_t c0 = chan_begin(part), c1 = chan_begin(part + 1);
       double* acc_a = &scratch[2 * p.slots * worker];
       double* acc_b = acc_a + p.slots;
-      std::fill(acc_a, acc_a + 2 * p.slots, 0.0);
-      const size_t r0 = task * p.rows_per_group;
+      // The part's slots: a run of `len` slots from `first` in every copy
+      // of the period (`period` apart).
+      const size_t first = c0 * p.inner, len = (c1 - c0) * p.inner;
+      if (parts == 1) {
+        std::fill(acc_a, acc_a + 2 * p.slots, 0.0);
+      } else {
+        for (size_t j = first; j < p.slots; j += p.period) {
+          std::fill(acc_a + j, acc_a + j + len, 0.0);
+          std::fill(acc_b + j, acc_b + j + len, 0.0);
+        }
+      }
+      const size_t r0 = group * p.rows_per_group;
       const size_t r1 = std::min(p.super_rows, r0 + p.rows_per_group);
       // Whole super-rows in one call; the array's last super-row may be
       // shorter (a whole number of periods), then it gets its own call.
       size_t full = r1 - r0;
       if (r1 == p.super_rows && p.n - (r1 - 1) * p.slots < p.slots) --full;
-      const size_t off = r0 * p.slots;
-      if (full > 0)
-        k.backward_varying(x + off, g + off, dx + off, p.slots, full, p.slots, st.a.data(),
-                           st.b.data(), acc_a, acc_b, from_memory);
+      auto rows = [&](size_t off, size_t nrows, size_t slots) {
+        if (parts == 1)
+          k.backward_varying(x + off, g + off, dx + off, slots, 1, 0, nrows, p.slots, st.a.data(), st.b.data(),
+                             acc_a, acc_b, from_memory);
+        else
+          k.backward_varying(x + off + first, g + off + first, dx + off + first, len, slots / p.period, p.period,
+                             nrows, p.slots, st.a.data() + first, st.b.data() + first, acc_a + first,
+                             acc_b + first, from_memory);
+      };
+      if (full > 0) rows(r0 * p.slots, full, p.slots);
       if (full < r1 - r0) {
         const size_t last = (r1 - 1) * p.slots;
-        k.backward_varying(x + last, g + last, dx + last, p.n - last, 1, p.slots, st.a.data(),
-                           st.b.data(), acc_a, acc_b, from_memory);
+        rows(last, 1, p.n - last);
       }
-      fold_slots(p, st.channel.data(), acc_a, acc_b, &partial[2 * C * task]);
+      fold_slots(p, st.channel.data(), acc_a, acc_b, &partial[2 * C * group], c0, c1);
     };
-    run_tasks(p.ntasks, threads, body);
+    run_tasks(p.ntasks * parts, threads, body);
     for (size_t t = 0; t < p.ntasks; ++t)
       for (size_t c = 0; c < C; ++c) {
         sum_a[c] += partial[2 * C * t + c];

@@ -41,15 +41,17 @@ struct CpuKernels {
   void (*backward_rows)(const float* x, const float* g, float* dx, size_t n, size_t rows,
                         const Coeffs* co, size_t c0, size_t channels, double* partial);
 
-  // dx for `rows` slices of n slots each, slice r at offset r * stride,
-  // accumulating acc_a[j] += term_alpha and acc_b[j] += term_beta slot by
-  // slot, each slot's terms in row order. (The order is per slot: the SIMD
-  // kernels take a few rows at a time slot by slot, keeping each slot's
-  // accumulator in a register across those rows.) from_memory: the call's
-  // arrays are too large to be in cache (a prefetch hint only).
-  void (*backward_varying)(const float* x, const float* g, float* dx, size_t n,
-                           size_t rows, size_t stride, const float* pa,
-                           const float* pb, double* acc_a, double* acc_b, bool from_memory);
+  // dx for `rows` rows at offsets r * stride, each row's slots in `runs`
+  // runs of n slots, run m starting at slot m * run_step (one run of a
+  // row's first n slots when runs is 1), accumulating acc_a[j] +=
+  // term_alpha and acc_b[j] += term_beta slot by slot, each slot's terms in
+  // row order. (The order is per slot: the SIMD kernels take a few rows at
+  // a time slot by slot, keeping each slot's accumulator in a register
+  // across those rows.) from_memory: the call's arrays are too large to be
+  // in cache (a prefetch hint only).
+  void (*backward_varying)(const float* x, const float* g, float* dx, size_t n, size_t runs,
+                           size_t run_step, size_t rows, size_t stride, const float* pa, const float* pb,
+                           double* acc_a, double* acc_b, bool from_memory);
 };
 
 // The *_rows kernels' walk: piece(r, c) for rows r = 0 .. rows - 1, row r

@@ -75,14 +75,15 @@ void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t r
   });
 }
 
-void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t rows,
-                      size_t stride, const float* pa, const float* pb, double* acc_a,
+void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t runs, size_t run_step,
+                      size_t rows, size_t stride, const float* pa, const float* pb, double* acc_a,
                       double* acc_b, bool /*from_memory*/) {
-  for (size_t r = 0; r < rows; ++r) {
-    const size_t o = r * stride;
-    for (size_t i = 0; i < n; ++i)
-      backward_elem(x[o + i], g[o + i], pa[i], pb[i], &dx[o + i], &acc_a[i], &acc_b[i]);
-  }
+  for (size_t r = 0; r < rows; ++r)
+    for (size_t m = 0; m < runs; ++m) {
+      const size_t j = m * run_step, o = r * stride + j;
+      for (size_t i = 0; i < n; ++i)
+        backward_elem(x[o + i], g[o + i], pa[j + i], pb[j + i], &dx[o + i], &acc_a[j + i], &acc_b[j + i]);
+    }
 }
 
 }  // namespace

@@ -282,20 +282,24 @@ inline void varying_block(const float* x, const float* g, float* dx, size_t n, s
 }
 
 template <class V>
-void backward_varying(const float* x, const float* g, float* dx, size_t n,
-                      size_t rows, size_t stride, const float* pa,
-                      const float* pb, double* acc_a, double* acc_b, bool from_memory) {
+void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t runs, size_t run_step,
+                      size_t rows, size_t stride, const float* pa, const float* pb, double* acc_a,
+                      double* acc_b, bool from_memory) {
   const size_t block = row_block(stride);
   const bool next_block = from_memory && stride * sizeof(float) < 2048;
   for (size_t r0 = 0; r0 < rows; r0 += block) {
     const size_t nr = rows - r0 < block ? rows - r0 : block;
-    const size_t o = r0 * stride;
-    if (next_block)
-      varying_block<V, kRowBlock, true>(x + o, g + o, dx + o, n, nr, stride, pa, pb, acc_a, acc_b);
-    else if (block == kRowBlock)
-      varying_block<V, kRowBlock, false>(x + o, g + o, dx + o, n, nr, stride, pa, pb, acc_a, acc_b);
-    else
-      varying_block<V, 2, false>(x + o, g + o, dx + o, n, nr, stride, pa, pb, acc_a, acc_b);
+    for (size_t m = 0, j = 0; m < runs; ++m, j += run_step) {  // j: the run's first slot
+      const size_t o = r0 * stride + j;
+      if (next_block)
+        varying_block<V, kRowBlock, true>(x + o, g + o, dx + o, n, nr, stride, pa + j, pb + j, acc_a + j,
+                                          acc_b + j);
+      else if (block == kRowBlock)
+        varying_block<V, kRowBlock, false>(x + o, g + o, dx + o, n, nr, stride, pa + j, pb + j, acc_a + j,
+                                           acc_b + j);
+      else
+        varying_block<V, 2, false>(x + o, g + o, dx + o, n, nr, stride, pa + j, pb + j, acc_a + j, acc_b + j);
+    }
   }
 }
 

@@ -416,7 +416,12 @@ void test_coefficient_cache() {
 void test_determinism_thread_counts() {
   Case c = random_case("threads", (1 << 21) + 123, 1, 1, false);  // above both serial thresholds
   Case d = random_case("threads-nhwc", 64 * 32771, 64, 1, false);
-  for (const Case* k : {&c, &d}) {
+  // Fewer period-mode groups than threads: groups split by channels (whole
+  // 16-channel blocks; uneven parts with 100 channels and a short last
+  // super-row; runs of 49 slots on a 7x7 map, NCHW).
+  Case e = random_case("threads-nhwc-c100-split", 100 * 5243, 100, 1, false);
+  Case f = random_case("threads-nchw-7x7x512-split", 21 * 512 * 49, 512, 49, false);
+  for (const Case* k : {&c, &d, &e, &f}) {
     const Outputs ref = run_case(*k, best_isa(), 1);
     for (int t : {2, 3, 4, 5, 8, 13, 16, 31, 32, 64}) {
       const Outputs o = run_case(*k, best_isa(), t);

@@ -42,10 +42,22 @@ int main() {
     size_t slots = 16 * (1 + trial % 5) + (trial % 4 == 0 ? 3 : 0), rows = slots ? n / slots : 0;
     if (rows > 0) {
       std::vector<double> a1(slots), b1(slots), a2(slots), b2(slots);
-      S.backward_varying(x.data(), g.data(), d1.data(), slots, rows, slots, pa.data(), pb.data(), a1.data(), b1.data(), trial % 2 == 0);
-      E.backward_varying(x.data(), g.data(), d2.data(), slots, rows, slots, pa.data(), pb.data(), a2.data(), b2.data(), trial % 2 == 0);
+      S.backward_varying(x.data(), g.data(), d1.data(), slots, 1, 0, rows, slots, pa.data(), pb.data(), a1.data(), b1.data(), trial % 2 == 0);
+      E.backward_varying(x.data(), g.data(), d2.data(), slots, 1, 0, rows, slots, pa.data(), pb.data(), a2.data(), b2.data(), trial % 2 == 0);
       for (size_t i = 0; i < rows * slots; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_v dx i=%zu\n", i); }
       for (size_t j = 0; j < slots; ++j) { ++checks; if ((!samed(a1[j], a2[j]) || !samed(b1[j], b2[j])) && bad++ < 5) printf("bwd_v sums j=%zu\n", j); }
+      // runs: 3 runs of a third of the slots (less one), every other third apart
+      const size_t len = slots / 6 ? slots / 6 : 1, step = 2 * len;
+      if (2 * step + len <= slots) {
+        std::fill(d1.begin(), d1.end(), 7.0f);
+        std::fill(d2.begin(), d2.end(), 7.0f);
+        std::fill(a1.begin(), a1.end(), 0.0); std::fill(b1.begin(), b1.end(), 0.0);
+        std::fill(a2.begin(), a2.end(), 0.0); std::fill(b2.begin(), b2.end(), 0.0);
+        S.backward_varying(x.data(), g.data(), d1.data(), len, 3, step, rows, slots, pa.data(), pb.data(), a1.data(), b1.data(), false);
+        E.backward_varying(x.data(), g.data(), d2.data(), len, 3, step, rows, slots, pa.data(), pb.data(), a2.data(), b2.data(), trial % 2 == 0);
+        for (size_t i = 0; i < n; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_v runs dx i=%zu\n", i); }
+        for (size_t j = 0; j < slots; ++j) { ++checks; if ((!samed(a1[j], a2[j]) || !samed(b1[j], b2[j])) && bad++ < 5) printf("bwd_v runs sums j=%zu\n", j); }
+      }
       // forward in row blocks; the slices leave a gap of one slot when
       // there is room (stride > n), which must stay unwritten
       const size_t stride = rows * (slots + 1) <= n ? slots + 1 : slots, frows = n / stride;
