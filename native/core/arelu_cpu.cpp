@@ -43,7 +43,10 @@ constexpr size_t kTaskElems = 1 << 15;  // 64K elements make two tasks
 constexpr size_t kMinSlots = 256;
 constexpr size_t kGroupElems = 1 << 18;
 constexpr size_t kMaxPeriod = 1 << 18;  // bounds the per-thread slot scratch
-constexpr size_t kSplitMinChannels = 8;  // per task when a group is split by channels
+// A group split by channels (cpu_backward) gives each task at least this
+// many channels, and runs of at least this many slots.
+constexpr size_t kSplitMinChannels = 8;
+constexpr size_t kSplitMinRun = 128;
 // From here a backward call's three arrays (12 MiB) are taken to stream from
 // memory, not cache: a prefetch hint to the period-mode kernel.
 constexpr size_t kFromMemoryElems = 1 << 20;
@@ -520,14 +523,21 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
     double* partial = zeroed(ws->partial, 2 * C * p.ntasks);
     double* scratch = sized(ws->scratch, 2 * p.slots * static_cast<size_t>(threads));  // zeroed per task
     const bool from_memory = p.n >= kFromMemoryElems;
-    // With fewer groups than threads (an NHWC call under 512K elements is
-    // one group), each group is split by channels into `parts` tasks. A
+    // With fewer groups than threads (a call under 256K elements is one
+    // group), each group is split by channels into `parts` tasks. A
     // channel's slots and its fold are then one task's, taken in the same
     // order as unsplit, so the bits do not change; a part's slots are one
-    // run per copy of the period in each super-row.
+    // run per copy of the period in each super-row. Runs shorter than
+    // kSplitMinRun slots are not worth it: two tasks over the same rows,
+    // each reading every other 128 bytes (NHWC, 64 channels), took 1.56-1.61x
+    // the time of one on one thread, and two threads then barely gained
+    // (0.92-0.96x); with 256-512 channels (runs of 512 bytes and up) a split
+    // costs 1.08-1.14x, and a 7x7 map at 512 channels 2 threads take 0.60x.
     size_t parts = 1;
-    if (threads > 1 && p.ntasks < static_cast<size_t>(threads) && C >= 2 * kSplitMinChannels)
-      parts = std::min(ceil_div(static_cast<size_t>(threads), p.ntasks), C / kSplitMinChannels);
+    if (threads > 1 && p.ntasks < static_cast<size_t>(threads))
+      parts = std::min(ceil_div(static_cast<size_t>(threads), p.ntasks),
+                       std::min(C / kSplitMinChannels, C * p.inner / kSplitMinRun));
+    if (parts == 0) parts = 1;
     auto chan_begin = [&](size_t part) {
       if (part == parts) return C;
       const size_t c = part * C / parts;

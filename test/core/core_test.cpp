@@ -416,10 +416,11 @@ void test_coefficient_cache() {
 void test_determinism_thread_counts() {
   Case c = random_case("threads", (1 << 21) + 123, 1, 1, false);  // above both serial thresholds
   Case d = random_case("threads-nhwc", 64 * 32771, 64, 1, false);
-  // Fewer period-mode groups than threads: groups split by channels (whole
-  // 16-channel blocks; uneven parts with 100 channels and a short last
-  // super-row; runs of 49 slots on a 7x7 map, NCHW).
-  Case e = random_case("threads-nhwc-c100-split", 100 * 5243, 100, 1, false);
+  // Fewer period-mode groups than threads: groups split by channels (520
+  // channels: parts rounded to 16 channels, super-rows of two periods and
+  // a short last one; a 7x7 map at 512 channels, NCHW: one run of 49-slot
+  // channel runs per part).
+  Case e = random_case("threads-nhwc-c520-split", 520 * 1011, 520, 1, false);
   Case f = random_case("threads-nchw-7x7x512-split", 21 * 512 * 49, 512, 49, false);
   for (const Case* k : {&c, &d, &e, &f}) {
     const Outputs ref = run_case(*k, best_isa(), 1);
