@@ -531,8 +531,9 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
     // kSplitMinRun slots are not worth it: two tasks over the same rows,
     // each reading every other 128 bytes (NHWC, 64 channels), took 1.56-1.61x
     // the time of one on one thread, and two threads then barely gained
-    // (0.92-0.96x); with 256-512 channels (runs of 512 bytes and up) a split
-    // costs 1.08-1.14x, and a 7x7 map at 512 channels 2 threads take 0.60x.
+    // (0.92-0.96x). With 256-512 NHWC channels (runs of 512 bytes and up)
+    // two threads take 0.72x the unsplit time, on a 7x7 map at 512 channels
+    // 0.53x (medians; bench/RESULTS.md, "Sixth session").
     size_t parts = 1;
     if (threads > 1 && p.ntasks < static_cast<size_t>(threads))
       parts = std::min(ceil_div(static_cast<size_t>(threads), p.ntasks),
