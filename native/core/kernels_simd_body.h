@@ -94,7 +94,7 @@ void forward_uniform(const float* x, float* y, size_t n, float a, float b) {
 // Forward per-channel (period mode): `rows` slices of n slots, slice r at
 // x + r * stride, slot j with coefficients pa[j], pb[j], one slice after
 // the other. The driver hands a task's super-rows over in one call instead
-// of one call each: 0.90-0.92x the time at 64K-256K elements (NHWC, 64
+// of one call each: 0.92-0.96x the time at 16K-256K elements (NHWC, 64
 // channels, one thread; both cores in one process, bench/kernel-ab/core-ab.sh
 // with AB_OP=forward). Row blocks that load each coefficient vector once for
 // 4 rows, as backward does, were 0.81-0.86x at 16K but 1.05-1.12x at
