@@ -184,7 +184,8 @@ Napi::Value IsDetached(const Napi::CallbackInfo& info) {
 
 Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
   const size_t n = count_arg(info, 0, "threads");
-  if (n > 1024) throw_range(info.Env(), "Expected threads to be at most 1024");
+  if (n > static_cast<size_t>(arelu::kMaxThreads))
+    throw_range(info.Env(), "Expected threads to be at most " + std::to_string(arelu::kMaxThreads));
   arelu::cpu_set_threads(static_cast<int>(n));
   return info.Env().Undefined();
 }
@@ -233,7 +234,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 
 // An environment variable that must be an integer in [lo, hi] when set: a
 // RangeError at load otherwise (the core falls back to its default silently).
-void check_env_integer(Napi::Env env, const char* name, long lo, long hi, const char* expected,
+void check_env_integer(Napi::Env env, const char* name, long lo, long hi, const std::string& expected,
                        const char* code) {
   const char* t = std::getenv(name);
   if (t == nullptr) return;
@@ -255,8 +256,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     e.Set("code", Napi::String::New(env, "ERR_ARELU_ISA"));
     throw e;
   }
-  check_env_integer(env, "ARELU_NUM_THREADS", 1, 1024, "a positive integer (at most 1024)", "ERR_ARELU_THREADS");
-  check_env_integer(env, "ARELU_SPIN_US", 0, 100000, "an integer from 0 to 100000 (microseconds)", "ERR_ARELU_SPIN");
+  const std::string max_threads = std::to_string(arelu::kMaxThreads), max_spin = std::to_string(arelu::kMaxSpinUs);
+  check_env_integer(env, "ARELU_NUM_THREADS", 1, arelu::kMaxThreads,
+                    "a positive integer (at most " + max_threads + ")", "ERR_ARELU_THREADS");
+  check_env_integer(env, "ARELU_SPIN_US", 0, arelu::kMaxSpinUs,
+                    "an integer from 0 to " + max_spin + " (microseconds)", "ERR_ARELU_SPIN");
   exports.Set("forward", Napi::Function::New(env, Forward, "forward"));
   exports.Set("backward", Napi::Function::New(env, Backward, "backward"));
   exports.Set("forwardScalar", Napi::Function::New(env, ForwardScalar, "forwardScalar"));

@@ -348,6 +348,13 @@ void fold_slots(const Plan& p, const uint32_t* channel, const double* acc_a, con
   }
 }
 
+// Of super-rows [r0, r1), how many are whole: the kernels take those in
+// one call; the array's last super-row may be shorter (a whole number of
+// periods), and then it gets a call of its own.
+size_t full_super_rows(const Plan& p, size_t r0, size_t r1) {
+  return r1 == p.super_rows && p.n - (r1 - 1) * p.slots < p.slots ? r1 - r0 - 1 : r1 - r0;
+}
+
 // A zeroed buffer of n values from the workspace.
 double* zeroed(std::vector<double>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -463,10 +470,7 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
   auto body = [&](size_t task, int) {
     const size_t r0 = task * rows_per_task;
     const size_t r1 = std::min(p.super_rows, r0 + rows_per_task);
-    // Whole super-rows in one call; a shorter last one (a whole number of
-    // periods) in its own.
-    size_t full = r1 - r0;
-    if (r1 == p.super_rows && p.n - (r1 - 1) * p.slots < p.slots) --full;
+    const size_t full = full_super_rows(p, r0, r1);
     const size_t off = r0 * p.slots;
     if (full > 0)
       k.forward_varying(x + off, y + off, p.slots, full, p.slots, st.a.data(), st.b.data(), st.finite);
@@ -562,10 +566,7 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
       }
       const size_t r0 = group * p.rows_per_group;
       const size_t r1 = std::min(p.super_rows, r0 + p.rows_per_group);
-      // Whole super-rows in one call; the array's last super-row may be
-      // shorter (a whole number of periods), then it gets its own call.
-      size_t full = r1 - r0;
-      if (r1 == p.super_rows && p.n - (r1 - 1) * p.slots < p.slots) --full;
+      const size_t full = full_super_rows(p, r0, r1);
       auto rows = [&](size_t off, size_t nrows, size_t slots) {
         if (parts == 1)
           k.backward_varying(x + off, g + off, dx + off, slots, 1, 0, nrows, p.slots, st.a.data(), st.b.data(),

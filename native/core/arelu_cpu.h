@@ -49,6 +49,10 @@ unsigned long long cpu_parallel_jobs();
 unsigned long long cpu_coefficient_builds();
 int cpu_spin_us();  // how long the pool's hand-offs poll before blocking (ARELU_SPIN_US)
 void cpu_set_threads(int n);
+// The accepted ranges of the pool's size (ARELU_NUM_THREADS, setNumThreads:
+// 1 to kMaxThreads) and of ARELU_SPIN_US (0 to kMaxSpinUs microseconds).
+constexpr int kMaxThreads = 1024;
+constexpr int kMaxSpinUs = 100000;
 #if defined(ARELU_SERIAL_BELOW)  // a measurement build (CMake ARELU_SERIAL_BELOW)
 constexpr size_t kSerialBelowForward = ARELU_SERIAL_BELOW;
 constexpr size_t kSerialBelowBackward = ARELU_SERIAL_BELOW;

@@ -4,26 +4,30 @@
 #include <chrono>
 #include <cstdlib>
 
+#include "arelu_cpu.h"
+
 namespace arelu {
 
-int default_thread_count() {
-  if (const char* env = std::getenv("ARELU_NUM_THREADS")) {
-    char* end = nullptr;
-    const long v = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && v >= 1 && v <= 1024) return static_cast<int>(v);
-  }
-  const unsigned hc = std::thread::hardware_concurrency();
-  return hc == 0 ? 1 : static_cast<int>(hc);
+namespace {
+
+// The integer in environment variable `name` if it is one in [lo, hi],
+// else `fallback` (the addon reports a bad value at load).
+long env_integer(const char* name, long lo, long hi, long fallback) {
+  const char* env = std::getenv(name);
+  if (env == nullptr) return fallback;
+  char* end = nullptr;
+  const long v = std::strtol(env, &end, 10);
+  return end != env && *end == '\0' && v >= lo && v <= hi ? v : fallback;
 }
 
-int spin_us() {
-  if (const char* env = std::getenv("ARELU_SPIN_US")) {
-    char* end = nullptr;
-    const long v = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && v >= 0 && v <= 100000) return static_cast<int>(v);
-  }
-  return 50;
+}  // namespace
+
+int default_thread_count() {
+  const unsigned hc = std::thread::hardware_concurrency();
+  return static_cast<int>(env_integer("ARELU_NUM_THREADS", 1, kMaxThreads, hc == 0 ? 1 : static_cast<long>(hc)));
 }
+
+int spin_us() { return static_cast<int>(env_integer("ARELU_SPIN_US", 0, kMaxSpinUs, 50)); }
 
 namespace {
 
@@ -185,7 +189,6 @@ void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {
                       (!wake || start - last_job_end_ns_ < spin_ns_ / 2);
   parallel_jobs_.fetch_add(1);
   if (wake) cv_start_.notify_all();
-  const long long t0 = start;
   for (size_t t; (t = next_.fetch_add(1, std::memory_order_relaxed)) < ntasks;) fn(ctx, t, 0);
   const long long t1 = steady_ns();
   auto done = [&] { return busy_.load(std::memory_order_acquire) == 0; };
@@ -206,7 +209,7 @@ void ThreadPool::run(size_t ntasks, int max_threads, TaskFn fn, void* ctx) {
   const long long t2 = steady_ns();
   last_job_end_ns_ = t2;
   if (judged) {
-    const bool late = t2 - t1 > std::max(t1 - t0, kLateSlackNs);
+    const bool late = t2 - t1 > std::max(t1 - start, kLateSlackNs);
     late_history_ = ((late_history_ << 1) | (late ? 1u : 0u)) & 0xffu;
     if (late && __builtin_popcount(late_history_) >= 3) {
       late_history_ = 0;

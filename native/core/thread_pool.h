@@ -98,11 +98,11 @@ class ThreadPool {
 };
 
 // Microseconds a hand-off polls before it blocks: ARELU_SPIN_US if set to
-// an integer in [0, 100000], else 50.
+// an integer in [0, kMaxSpinUs], else 50.
 int spin_us();
 
-// The default size: ARELU_NUM_THREADS if set to a positive integer, else the
-// hardware concurrency.
+// The default size: ARELU_NUM_THREADS if set to an integer in [1,
+// kMaxThreads], else the hardware concurrency.
 int default_thread_count();
 
 }  // namespace arelu
