@@ -7,7 +7,9 @@
 # two in one process (core-ab.cpp), for each layout given: N elements, C
 # channels, INNER elements after the channel axis, THREADS (default 1).
 # AB_OP=forward times cpu_forward instead of cpu_backward; AB_CXXFLAGS adds
-# compiler flags to both builds, AB_NEW_CXXFLAGS to the new one only.
+# compiler flags to both builds, AB_NEW_CXXFLAGS to the new one only;
+# AB_SEPARATE=K times each build in its own process, K alternations (for
+# thread counts above 1).
 set -eu
 dir=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$dir/../.." && pwd)
@@ -48,5 +50,18 @@ while [ $# -ge 3 ]; do
   n=$1; c=$2; inner=$3; shift 3
   t=1
   if [ $# -ge 1 ]; then t=$1; shift; fi
-  "$tmp/core-ab" "$tmp/old.so" "$tmp/new.so" "$n" "$c" "$inner" "$t"
+  if [ -n "${AB_SEPARATE:-}" ]; then
+    # One build per process (core-ab given the same library twice loads it
+    # once: one pool), the two builds' processes alternated AB_SEPARATE
+    # times. For THREADS > 1: two pools in one process compete for the
+    # cores (each one's polling threads against the other's calls).
+    for k in $(seq "$AB_SEPARATE"); do
+      for v in old new; do
+        printf '%s: ' "$v"
+        "$tmp/core-ab" "$tmp/$v.so" "$tmp/$v.so" "$n" "$c" "$inner" "$t" | sed 's/.*new \([0-9.]* us (uniform [0-9.]*)\).*/\1/'
+      done
+    done
+  else
+    "$tmp/core-ab" "$tmp/old.so" "$tmp/new.so" "$n" "$c" "$inner" "$t"
+  fi
 done
