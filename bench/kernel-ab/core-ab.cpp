@@ -23,15 +23,20 @@ static double now(){return std::chrono::duration<double>(std::chrono::steady_clo
 int main(int argc, char** argv) {
   Bwd b[2]; Fwd f[2]; Thr th[2];
   const bool fwd = getenv("AB_OP") && std::string(getenv("AB_OP")) == "forward";
-  for (int k = 0; k < 2; ++k) {
+  // AB_SWAP=1 loads NEW before OLD (the labels stay): the library loaded
+  // second can be consistently slower for some layouts (HEAD against HEAD:
+  // 1.10x at 256K NHWC with 512 channels), so core-ab.sh runs both orders.
+  const bool swap = getenv("AB_SWAP") && std::string(getenv("AB_SWAP")) == "1";
+  for (int j = 0; j < 2; ++j) {
+    const int k = swap ? 1 - j : j;
     void* h = dlopen(argv[1 + k], RTLD_NOW | RTLD_LOCAL);
     if (!h) { printf("%s\n", dlerror()); return 1; }
     b[k] = (Bwd)dlsym(h, "_ZN5arelu12cpu_backwardEPKfS1_PfRKNS_6LayoutES1_S1_PdS6_");
     f[k] = (Fwd)dlsym(h, "_ZN5arelu11cpu_forwardEPKfPfRKNS_6LayoutES1_S1_");
     th[k] = (Thr)dlsym(h, "_ZN5arelu15cpu_set_threadsEi");
     if (!b[k] || !f[k] || !th[k]) { printf("dlsym failed\n"); return 1; }
-    th[k](argc > 6 ? atoi(argv[6]) : 1);
   }
+  for (int k = 0; k < 2; ++k) th[k](argc > 6 ? atoi(argv[6]) : 1);
   size_t n = strtoull(argv[3], 0, 10), C = strtoull(argv[4], 0, 10), inner = strtoull(argv[5], 0, 10);
   std::vector<float> x(n), g(n), dx(n), al(C, 0.4f), be(C, 1.2f);
   std::mt19937 rng(1); std::normal_distribution<float> d;
@@ -52,6 +57,6 @@ int main(int argc, char** argv) {
       t[2 * k + v % 2].push_back((now() - t0) / reps);
     }
   for (auto& v : t) std::sort(v.begin(), v.end());
-  printf("%s n=%zu C=%zu inner=%zu: old %.1f us (uniform %.1f), new %.1f us (uniform %.1f); new/old %.2f, uniform new/old %.2f\n", fwd ? "forward" : "backward", n, C, inner,
+  printf("%s%s n=%zu C=%zu inner=%zu: old %.1f us (uniform %.1f), new %.1f us (uniform %.1f); new/old %.2f, uniform new/old %.2f\n", fwd ? "forward" : "backward", swap ? " (new loaded first)" : "", n, C, inner,
          t[0][15] * 1e6, t[1][15] * 1e6, t[2][15] * 1e6, t[3][15] * 1e6, t[2][15] / t[0][15], t[3][15] / t[1][15]);
 }

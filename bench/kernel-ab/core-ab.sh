@@ -9,7 +9,8 @@
 # AB_OP=forward times cpu_forward instead of cpu_backward; AB_CXXFLAGS adds
 # compiler flags to both builds, AB_NEW_CXXFLAGS to the new one only;
 # AB_SEPARATE=K times each build in its own process, K alternations (for
-# thread counts above 1).
+# thread counts above 1). Without it, each layout runs in two processes,
+# one per load order, and the two ratios' geometric mean is printed.
 set -eu
 dir=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$dir/../.." && pwd)
@@ -62,6 +63,11 @@ while [ $# -ge 3 ]; do
       done
     done
   else
-    "$tmp/core-ab" "$tmp/old.so" "$tmp/new.so" "$n" "$c" "$inner" "$t"
+    # Both load orders (see AB_SWAP in core-ab.cpp), then their geometric mean.
+    a=$("$tmp/core-ab" "$tmp/old.so" "$tmp/new.so" "$n" "$c" "$inner" "$t")
+    b=$(AB_SWAP=1 "$tmp/core-ab" "$tmp/old.so" "$tmp/new.so" "$n" "$c" "$inner" "$t")
+    printf '%s\n%s\n' "$a" "$b"
+    printf '%s\n%s\n' "$a" "$b" | sed 's/.*new\/old \([0-9.]*\),.*/\1/' |
+      awk -v n="$n" -v c="$c" -v i="$inner" '{ p = (NR == 1) ? $1 : p * $1 } END { printf "  n=%s C=%s inner=%s: new/old %.2f (geometric mean of both load orders)\n", n, c, i, sqrt(p) }'
   fi
 done

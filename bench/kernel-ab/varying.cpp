@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
               k.backward_uniform(x.data() + o, g.data() + o, dx.data() + o, std::min<size_t>(16384, n - o), 0.5f, 1.8f, s);
           } else {
             std::fill(acc.begin(), acc.end(), 0.0);
-            k.backward_varying(x.data(), g.data(), dx.data(), slots, rows, slots, pa.data(), pb.data(), acc.data(),
+            k.backward_varying(x.data(), g.data(), dx.data(), slots, 1, 0, rows, slots, pa.data(), pb.data(), acc.data(),
                                acc.data() + slots, n >= (size_t(1) << 20));
           }
         }

@@ -40,8 +40,11 @@ namespace {
 constexpr size_t kPiece = 16384;
 constexpr size_t kRowMin = 64;
 constexpr size_t kTaskElems = 1 << 15;  // 64K elements make two tasks
-constexpr size_t kMinSlots = 256;
-constexpr size_t kGroupElems = 1 << 18;
+constexpr size_t kMinSlots = 64;
+constexpr size_t kMinWideSlots = 256;
+constexpr size_t kGroupElems = 1 << 15;
+constexpr size_t kMinGroupRows = 256;
+constexpr size_t kMaxGroupElems = 1 << 18;
 constexpr size_t kMaxPeriod = 1 << 18;  // bounds the per-thread slot scratch
 // A group split by channels (cpu_backward) gives each task at least this
 // many channels, and runs of at least this many slots.
@@ -79,6 +82,7 @@ struct Plan {
   size_t pieces_per_row = 0, npieces = 0, pieces_per_task = 1;
   // period mode
   size_t period = 0, slots = 0, super_rows = 0, rows_per_group = 1;
+  size_t wide_slots = 0;  // forward's row: a multiple of slots, the slot tables' length
   size_t ntasks = 0;
 };
 
@@ -99,8 +103,11 @@ Plan make_plan(const Layout& l) {
       p.rows = false;
       p.period = period;
       p.slots = slots;
+      p.wide_slots = slots;
+      while (p.wide_slots < kMinWideSlots && 2 * p.wide_slots <= kMaxPeriod) p.wide_slots *= 2;
       p.super_rows = ceil_div(l.n, p.slots);
-      p.rows_per_group = std::max<size_t>(1, std::max(kGroupElems, 64 * p.channels) / p.slots);
+      p.rows_per_group = std::max<size_t>({1, kGroupElems / p.slots, 64 * p.channels / p.slots,
+                                           std::min(kMinGroupRows, kMaxGroupElems / p.slots)});
       p.ntasks = ceil_div(p.super_rows, p.rows_per_group);
       return p;
     }
@@ -150,10 +157,10 @@ struct SlotTables {
 
 SlotTables make_slots(const Plan& p, const Coeffs* co) {
   SlotTables t;
-  t.a.resize(p.slots);
-  t.b.resize(p.slots);
-  t.channel.resize(p.slots);
-  for (size_t j = 0; j < p.slots; ++j) {
+  t.a.resize(p.wide_slots);
+  t.b.resize(p.wide_slots);
+  t.channel.resize(p.wide_slots);
+  for (size_t j = 0; j < p.wide_slots; ++j) {
     const size_t c = (j % p.period) / p.inner;
     t.channel[j] = static_cast<uint32_t>(c);
     t.a[j] = co[c].a;
@@ -252,7 +259,7 @@ const Coeffs* channel_coeffs(Workspace& ws, size_t channels, const float* alpha,
 }
 
 const SlotTables& slot_tables(Workspace& ws, const Plan& p) {
-  if (ws.slot_period != p.period || ws.slot_inner != p.inner || ws.st.a.size() != p.slots) {
+  if (ws.slot_period != p.period || ws.slot_inner != p.inner || ws.st.a.size() != p.wide_slots) {
     ws.st = make_slots(p, ws.co.data());
     ws.slot_period = p.period;
     ws.slot_inner = p.inner;
@@ -348,11 +355,12 @@ void fold_slots(const Plan& p, const uint32_t* channel, const double* acc_a, con
   }
 }
 
-// Of super-rows [r0, r1), how many are whole: the kernels take those in
-// one call; the array's last super-row may be shorter (a whole number of
-// periods), and then it gets a call of its own.
-size_t full_super_rows(const Plan& p, size_t r0, size_t r1) {
-  return r1 == p.super_rows && p.n - (r1 - 1) * p.slots < p.slots ? r1 - r0 - 1 : r1 - r0;
+// Of rows [r0, r1) of `len` elements (super-rows, or forward's wide rows),
+// how many are whole: the kernels take those in one call; the array's last
+// row may be shorter (a whole number of periods), and then it gets a call
+// of its own.
+size_t full_rows(const Plan& p, size_t len, size_t r0, size_t r1) {
+  return std::min(r1, p.n / len) - r0;
 }
 
 // A zeroed buffer of n values from the workspace.
@@ -463,23 +471,24 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
     return;
   }
   const SlotTables& st = slot_tables(*ws, p);
-  // Forward has no sums, so its tasks need not be backward's groups: runs
-  // of super-rows of about kTaskElems, which let threads split calls
-  // smaller than a group (a 256K-element NHWC call was one task).
-  const size_t rows_per_task = std::max<size_t>(1, kTaskElems / p.slots);
+  // Forward has no sums, so neither its tasks nor its rows need be
+  // backward's: tasks of about kTaskElems (threads split calls smaller than
+  // a group), rows of wide_slots (a row of 64 slots, NHWC with 64 channels,
+  // took 1.09-1.10x the time of 256).
+  const size_t W = p.wide_slots, wide_rows = ceil_div(p.n, W);
+  const size_t rows_per_task = std::max<size_t>(1, kTaskElems / W);
   auto body = [&](size_t task, int) {
     const size_t r0 = task * rows_per_task;
-    const size_t r1 = std::min(p.super_rows, r0 + rows_per_task);
-    const size_t full = full_super_rows(p, r0, r1);
-    const size_t off = r0 * p.slots;
-    if (full > 0)
-      k.forward_varying(x + off, y + off, p.slots, full, p.slots, st.a.data(), st.b.data(), st.finite);
+    const size_t r1 = std::min(wide_rows, r0 + rows_per_task);
+    const size_t full = full_rows(p, W, r0, r1);
+    const size_t off = r0 * W;
+    if (full > 0) k.forward_varying(x + off, y + off, W, full, W, st.a.data(), st.b.data(), st.finite);
     if (full < r1 - r0) {
-      const size_t last = (r1 - 1) * p.slots;
-      k.forward_varying(x + last, y + last, p.n - last, 1, p.slots, st.a.data(), st.b.data(), st.finite);
+      const size_t last = (r1 - 1) * W;
+      k.forward_varying(x + last, y + last, p.n - last, 1, W, st.a.data(), st.b.data(), st.finite);
     }
   };
-  run_tasks(ceil_div(p.super_rows, rows_per_task), threads, body);
+  run_tasks(ceil_div(wide_rows, rows_per_task), threads, body);
 }
 
 void cpu_backward(const float* x, const float* g, float* dx, const Layout& layout,
@@ -566,7 +575,7 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
       }
       const size_t r0 = group * p.rows_per_group;
       const size_t r1 = std::min(p.super_rows, r0 + p.rows_per_group);
-      const size_t full = full_super_rows(p, r0, r1);
+      const size_t full = full_rows(p, p.slots, r0, r1);
       auto rows = [&](size_t off, size_t nrows, size_t slots) {
         if (parts == 1)
           k.backward_varying(x + off, g + off, dx + off, slots, 1, 0, nrows, p.slots, st.a.data(), st.b.data(),

@@ -28,6 +28,7 @@
 // single rounding: a fused negative multiply-add saves the negation.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
@@ -234,6 +235,8 @@ inline void varying_block(const float* x, const float* g, float* dx, size_t n, s
                           const float* pa, const float* pb, double* acc_a, double* acc_b) {
   constexpr int H = V::W / 2;
   const size_t m = nr < kBlock ? nr : kBlock;  // bounded by a constant: the row loops unroll
+  // kNextBlock: rows at least kPrefetchAhead floats ahead, a whole block.
+  const size_t ahead = kNextBlock ? std::max(kBlock, (kPrefetchAhead + stride - 1) / stride) : 0;
   size_t i = 0;
   for (; i + V::W <= n; i += V::W) {
     if ((i & 15) == 0) {
@@ -250,7 +253,7 @@ inline void varying_block(const float* x, const float* g, float* dx, size_t n, s
         // one's (512 slots: 2.2-2.7x the uniform kernel that way, 1.7-2.1x
         // with the in-row prefetch).
         for (size_t r = 0; r < m; ++r) {
-          const size_t e = (r + kBlock) * stride + i;
+          const size_t e = (r + ahead) * stride + i;
           __builtin_prefetch(x + e);
           __builtin_prefetch(g + e);
           __builtin_prefetch(dx + e, 1);
