@@ -40,6 +40,14 @@ namespace {
 constexpr size_t kPiece = 16384;
 constexpr size_t kRowMin = 64;
 constexpr size_t kTaskElems = 1 << 15;  // 64K elements make two tasks
+// Period mode's units (they fix the sums' bits; bench/RESULTS.md, "Seventh
+// session"): super-rows of at least kMinSlots slots (was 256; 64 took
+// 0.84-0.98x the backward time with 3-64 NHWC channels, one thread);
+// forward, which has no sums, runs rows of at least kMinWideSlots (64 cost
+// it 1.09x). A group is at least kGroupElems elements (was 256K, so that
+// calls under 512K made one or two tasks), 64 per channel, and
+// kMinGroupRows super-rows unless that passes kMaxGroupElems: the rows
+// bound keeps the per-group slot fold small beside the group's work.
 constexpr size_t kMinSlots = 64;
 constexpr size_t kMinWideSlots = 256;
 constexpr size_t kGroupElems = 1 << 15;
@@ -536,7 +544,7 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
     double* partial = zeroed(ws->partial, 2 * C * p.ntasks);
     double* scratch = sized(ws->scratch, 2 * p.slots * static_cast<size_t>(threads));  // zeroed per task
     const bool from_memory = p.n >= kFromMemoryElems;
-    // With fewer groups than threads (a call under 256K elements is one
+    // With fewer groups than threads (a call under 32K elements is one
     // group), each group is split by channels into `parts` tasks. A
     // channel's slots and its fold are then one task's, taken in the same
     // order as unsplit, so the bits do not change; a part's slots are one
