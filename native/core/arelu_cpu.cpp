@@ -378,6 +378,13 @@ double* zeroed(std::vector<double>& v, size_t n) {
   return v.data();
 }
 
+// The first 64-byte boundary at or after p (p + kLineDoubles - 1 at most).
+constexpr size_t kLineDoubles = 64 / sizeof(double);
+double* line_aligned(double* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<double*>((a + 63) & ~uintptr_t(63));
+}
+
 // A buffer of at least n values from the workspace, contents unspecified.
 double* sized(std::vector<double>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -542,7 +549,12 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
   } else if (p.ntasks > 0) {
     const SlotTables& st = slot_tables(*ws, p);
     double* partial = zeroed(ws->partial, 2 * C * p.ntasks);
-    double* scratch = sized(ws->scratch, 2 * p.slots * static_cast<size_t>(threads));  // zeroed per task
+    // Each worker's accumulators (zeroed per task) on cache lines of their
+    // own: workers store them every few rows, and a line shared by two
+    // workers' regions (the vector's base is only 16-byte aligned) would
+    // pass from core to core on every such store.
+    const size_t per_worker = ceil_div(2 * p.slots, kLineDoubles) * kLineDoubles;
+    double* scratch = line_aligned(sized(ws->scratch, per_worker * static_cast<size_t>(threads) + kLineDoubles));
     const bool from_memory = p.n >= kFromMemoryElems;
     // With fewer groups than threads (a call under 32K elements is one
     // group), each group is split by channels into `parts` tasks. A
@@ -568,7 +580,7 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
     auto body = [&](size_t task, int worker) {
       const size_t group = task / parts, part = task % parts;
       const size_t c0 = chan_begin(part), c1 = chan_begin(part + 1);
-      double* acc_a = &scratch[2 * p.slots * worker];
+      double* acc_a = &scratch[per_worker * static_cast<size_t>(worker)];
       double* acc_b = acc_a + p.slots;
       // The part's slots: a run of `len` slots from `first` in every copy
       // of the period (`period` apart).
