@@ -556,8 +556,11 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
     const size_t per_worker = ceil_div(2 * p.slots, kLineDoubles) * kLineDoubles;
     double* scratch = line_aligned(sized(ws->scratch, per_worker * static_cast<size_t>(threads) + kLineDoubles));
     const bool from_memory = p.n >= kFromMemoryElems;
-    // With fewer groups than threads (a call under 32K elements is one
-    // group), each group is split by channels into `parts` tasks. A
+    // With fewer than two groups per thread, each group is split by
+    // channels into `parts` tasks (two per thread in all): equal groups
+    // balance only when their count is a multiple of the threads (a
+    // [8, 7, 7, 512] call is a 128K and a 68K group: 2 threads took 1.15x
+    // the time of the channel split that one 256K group used to get). A
     // channel's slots and its fold are then one task's, taken in the same
     // order as unsplit, so the bits do not change; a part's slots are one
     // run per copy of the period in each super-row. Runs shorter than
@@ -568,8 +571,8 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
     // two threads take 0.72x the unsplit time, on a 7x7 map at 512 channels
     // 0.53x (medians; bench/RESULTS.md, "Sixth session").
     size_t parts = 1;
-    if (threads > 1 && p.ntasks < static_cast<size_t>(threads))
-      parts = std::min(ceil_div(static_cast<size_t>(threads), p.ntasks),
+    if (threads > 1 && p.ntasks < 2 * static_cast<size_t>(threads))
+      parts = std::min(ceil_div(2 * static_cast<size_t>(threads), p.ntasks),
                        std::min(C / kSplitMinChannels, C * p.inner / kSplitMinRun));
     if (parts == 0) parts = 1;
     auto chan_begin = [&](size_t part) {
