@@ -157,22 +157,36 @@ class PieceWalker {
 };
 
 // Slot tables for period mode: float32 coefficients and channel per slot.
+// The coefficient tables start on 64-byte lines (one buffer, a then b):
+// the kernels load them a vector at a time beside x, and a table at a
+// malloc's 16-byte alignment would split every other 32-byte load across
+// two lines.
 struct SlotTables {
-  std::vector<float> a, b;
+  std::vector<float> storage;
+  size_t len = 0, a_off = 0, b_off = 0;
   std::vector<uint32_t> channel;
   bool finite = true;  // every a and b finite: the kernels' fast forward applies
+  const float* a() const { return storage.data() + a_off; }
+  const float* b() const { return storage.data() + b_off; }
 };
 
 SlotTables make_slots(const Plan& p, const Coeffs* co) {
+  constexpr size_t kLineFloats = 64 / sizeof(float);
   SlotTables t;
-  t.a.resize(p.wide_slots);
-  t.b.resize(p.wide_slots);
-  t.channel.resize(p.wide_slots);
-  for (size_t j = 0; j < p.wide_slots; ++j) {
+  t.len = p.wide_slots;
+  const size_t padded = (t.len + kLineFloats - 1) / kLineFloats * kLineFloats;
+  t.storage.resize(2 * padded + kLineFloats);
+  const uintptr_t base = reinterpret_cast<uintptr_t>(t.storage.data());
+  t.a_off = ((base + 63) / 64 * 64 - base) / sizeof(float);
+  t.b_off = t.a_off + padded;
+  float* a = t.storage.data() + t.a_off;
+  float* b = t.storage.data() + t.b_off;
+  t.channel.resize(t.len);
+  for (size_t j = 0; j < t.len; ++j) {
     const size_t c = (j % p.period) / p.inner;
     t.channel[j] = static_cast<uint32_t>(c);
-    t.a[j] = co[c].a;
-    t.b[j] = co[c].b;
+    a[j] = co[c].a;
+    b[j] = co[c].b;
   }
   for (size_t c = 0; c < p.channels; ++c)
     if (!std::isfinite(co[c].a) || !std::isfinite(co[c].b)) t.finite = false;
@@ -216,7 +230,7 @@ void release_large(Workspace& ws) {
   release_if_large(ws.scratch);
   if (ws.co.capacity() * sizeof(Coeffs) > kKeepBytes) {
     ws = Workspace();
-  } else if (ws.st.a.capacity() * sizeof(float) > kKeepBytes) {
+  } else if (ws.st.storage.capacity() * sizeof(float) > 2 * kKeepBytes) {
     ws.st = SlotTables();
     ws.slot_period = ws.slot_inner = 0;
   }
@@ -267,7 +281,7 @@ const Coeffs* channel_coeffs(Workspace& ws, size_t channels, const float* alpha,
 }
 
 const SlotTables& slot_tables(Workspace& ws, const Plan& p) {
-  if (ws.slot_period != p.period || ws.slot_inner != p.inner || ws.st.a.size() != p.wide_slots) {
+  if (ws.slot_period != p.period || ws.slot_inner != p.inner || ws.st.len != p.wide_slots) {
     ws.st = make_slots(p, ws.co.data());
     ws.slot_period = p.period;
     ws.slot_inner = p.inner;
@@ -497,10 +511,10 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
     const size_t r1 = std::min(wide_rows, r0 + rows_per_task);
     const size_t full = full_rows(p, W, r0, r1);
     const size_t off = r0 * W;
-    if (full > 0) k.forward_varying(x + off, y + off, W, full, W, st.a.data(), st.b.data(), st.finite);
+    if (full > 0) k.forward_varying(x + off, y + off, W, full, W, st.a(), st.b(), st.finite);
     if (full < r1 - r0) {
       const size_t last = (r1 - 1) * W;
-      k.forward_varying(x + last, y + last, p.n - last, 1, W, st.a.data(), st.b.data(), st.finite);
+      k.forward_varying(x + last, y + last, p.n - last, 1, W, st.a(), st.b(), st.finite);
     }
   };
   run_tasks(ceil_div(wide_rows, rows_per_task), threads, body);
@@ -601,11 +615,11 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
       const size_t full = full_rows(p, p.slots, r0, r1);
       auto rows = [&](size_t off, size_t nrows, size_t slots) {
         if (parts == 1)
-          k.backward_varying(x + off, g + off, dx + off, slots, 1, 0, nrows, p.slots, st.a.data(), st.b.data(),
+          k.backward_varying(x + off, g + off, dx + off, slots, 1, 0, nrows, p.slots, st.a(), st.b(),
                              acc_a, acc_b, from_memory);
         else
           k.backward_varying(x + off + first, g + off + first, dx + off + first, len, slots / p.period, p.period,
-                             nrows, p.slots, st.a.data() + first, st.b.data() + first, acc_a + first,
+                             nrows, p.slots, st.a() + first, st.b() + first, acc_a + first,
                              acc_b + first, from_memory);
       };
       if (full > 0) rows(r0 * p.slots, full, p.slots);

@@ -94,15 +94,26 @@ void forward_uniform(const float* x, float* y, size_t n, float a, float b) {
 
 // Forward per-channel (period mode): `rows` slices of n slots, slice r at
 // x + r * stride, slot j with coefficients pa[j], pb[j], one slice after
-// the other. The driver hands a task's super-rows over in one call instead
-// of one call each: 0.92-0.96x the time at 16K-256K elements (NHWC, 64
-// channels, one thread; both cores in one process, bench/kernel-ab/core-ab.sh
-// with AB_OP=forward). Row blocks that load each coefficient vector once for
-// 4 rows, as backward does, were 0.81-0.86x at 16K but 1.05-1.12x at
-// 64K-1M (bench/RESULTS.md, "Sixth session").
+// the other. The driver hands a task's rows over in one call instead of one
+// call each: 0.92-0.96x the time at 16K-256K elements (NHWC, 64 channels,
+// one thread; both cores in one process, bench/kernel-ab/core-ab.sh with
+// AB_OP=forward). Row blocks that load each coefficient vector once for 4
+// rows, as backward does, were 0.81-0.86x at 16K but 1.05-1.12x at 64K-1M
+// (bench/RESULTS.md, "Sixth session"). Two vectors per iteration, as
+// forward_uniform does.
+template <class V, bool kFinite>
+inline void forward_varying_pair(const float* x, float* y, const float* pa, const float* pb) {
+  const typename V::F x0 = V::load(x), x1 = V::load(x + V::W);
+  const typename V::F a0 = V::load(pa), a1 = V::load(pa + V::W);
+  const typename V::F b0 = V::load(pb), b1 = V::load(pb + V::W);
+  V::store(y, kFinite ? forward_fast<V>(x0, a0, b0) : forward_vec<V>(x0, a0, b0));
+  V::store(y + V::W, kFinite ? forward_fast<V>(x1, a1, b1) : forward_vec<V>(x1, a1, b1));
+}
+
 template <class V, bool kFinite>
 inline void forward_varying_row(const float* x, float* y, size_t n, const float* pa, const float* pb) {
   size_t i = 0;
+  for (; i + 2 * V::W <= n; i += 2 * V::W) forward_varying_pair<V, kFinite>(x + i, y + i, pa + i, pb + i);
   for (; i + V::W <= n; i += V::W) {
     const typename V::F xv = V::load(x + i), va = V::load(pa + i), vb = V::load(pb + i);
     V::store(y + i, kFinite ? forward_fast<V>(xv, va, vb) : forward_vec<V>(xv, va, vb));
@@ -110,9 +121,31 @@ inline void forward_varying_row(const float* x, float* y, size_t n, const float*
   for (; i < n; ++i) y[i] = forward_elem(x[i], pa[i], pb[i]);
 }
 
+// Contiguous rows whose length is a whole number of vector pairs (the
+// common case: the driver's full rows): one loop over all of them, the
+// slot index wrapping at the row's end, instead of a loop per row. A row
+// of 256 slots is 16 iterations, and restarting the loop per row cost the
+// row loop 0.86-0.95x against the flat one at 16K-256K elements (NHWC, 64
+// channels, one thread, with the tables on whole lines; bench/RESULTS.md,
+// "Eighth session").
+template <class V, bool kFinite>
+inline void forward_varying_flat(const float* x, float* y, size_t total, size_t n, const float* pa,
+                                 const float* pb) {
+  for (size_t i = 0, j = 0; i < total; i += 2 * V::W) {
+    forward_varying_pair<V, kFinite>(x + i, y + i, pa + j, pb + j);
+    j += 2 * V::W;
+    if (j == n) j = 0;
+  }
+}
+
 template <class V>
 void forward_varying(const float* x, float* y, size_t n, size_t rows, size_t stride, const float* pa,
                      const float* pb, bool finite) {
+  if (stride == n && n % (2 * V::W) == 0) {
+    finite ? forward_varying_flat<V, true>(x, y, rows * n, n, pa, pb)
+           : forward_varying_flat<V, false>(x, y, rows * n, n, pa, pb);
+    return;
+  }
   for (size_t r = 0; r < rows; ++r, x += stride, y += stride)
     finite ? forward_varying_row<V, true>(x, y, n, pa, pb) : forward_varying_row<V, false>(x, y, n, pa, pb);
 }
