@@ -31,6 +31,14 @@ struct Avx2 {
     const F zero_or_nan = _mm256_cmp_ps(x, zero(), _CMP_EQ_UQ);
     return _mm256_blendv_ps(t, _mm256_sub_ps(x, x), zero_or_nan);
   }
+  // The first m (0 < m < W) floats at p, +0 after them; and their store.
+  // Masked lanes are neither read nor written (no fault past an array).
+  static __m256i first_mask(int m) {
+    alignas(64) static const int32_t kOnes[16] = {-1, -1, -1, -1, -1, -1, -1, -1};
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kOnes + 8 - m));
+  }
+  static F load_first(const float* p, int m) { return _mm256_maskload_ps(p, first_mask(m)); }
+  static void store_first(float* p, F v, int m) { _mm256_maskstore_ps(p, first_mask(m), v); }
   static D widen(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
   // max/min return their second operand when either is NaN or both are
   // zeros: relu(NaN) = NaN, relu(-0) = -0, min(0, -0) = -0.

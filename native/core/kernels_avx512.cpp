@@ -37,6 +37,14 @@ struct Avx512 {
     r = _mm512_mask_mul_ps(r, negm, g, a);
     return _mm512_mask_mul_ps(r, pos, g, b);
   }
+  // The first m (0 < m < W) floats at p, +0 after them; and their store.
+  // Masked lanes are neither read nor written (no fault past an array).
+  static F load_first(const float* p, int m) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << m) - 1), p);
+  }
+  static void store_first(float* p, F v, int m) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << m) - 1), v);
+  }
   // A 256-bit load folded into the convert: no extract of the high half.
   static D widen(const float* p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
   // max/min return their second operand when either is NaN or both are

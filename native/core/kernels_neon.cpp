@@ -48,6 +48,19 @@ struct Neon {
     const F t = vmulq_f32(g, vbslq_f32(vcltzq_f32(x), a, b));
     return vbslq_f32(vcagtq_f32(x, zero()), t, vsubq_f32(x, x));
   }
+  // The first m (0 < m < W) floats at p, +0 after them; and their store.
+  static F load_first(const float* p, int m) {
+    F v = zero();
+    v = vld1q_lane_f32(p, v, 0);
+    if (m > 1) v = vld1q_lane_f32(p + 1, v, 1);
+    if (m > 2) v = vld1q_lane_f32(p + 2, v, 2);
+    return v;
+  }
+  static void store_first(float* p, F v, int m) {
+    vst1q_lane_f32(p, v, 0);
+    if (m > 1) vst1q_lane_f32(p + 1, v, 1);
+    if (m > 2) vst1q_lane_f32(p + 2, v, 2);
+  }
   static D widen(const float* p) { return vcvt_f64_f32(vld1_f32(p)); }
   static D zerod() { return vdupq_n_f64(0.0); }
   // max(0, v) and min(0, v) with the x86 rule (the second operand when

@@ -161,19 +161,28 @@ inline void add_terms(const float* x, const float* g, typename V::D& acc_a,
   acc_b = V::fmadd(gd, V::relud(xd), acc_b);
 }
 
-// dx and the two canonical sums of one piece. A tail of fewer than kLanes elements runs through the vector body on a
-// zero-padded copy: a padded lane adds the term of x = +0, g = +0, which is
-// +0, and an accumulator that starts at +0 never becomes -0 (adding a
-// product to +0 or to a nonzero value cannot give -0), so padded lanes add
-// nothing and the sums are those of the scalar order of arelu_math.h. Short
-// pieces (rows of a small feature map, NCHW) then fold in registers too.
-template <class V>
-void backward_uniform(const float* x, const float* g, float* dx, size_t n, float a, float b,
-                      double* sums) {
+// dx and the two canonical sums of one piece. A tail of fewer than kLanes
+// elements runs through the vector body on a zero-padded copy: a padded
+// lane adds the term of x = +0, g = +0, which is +0, and an accumulator
+// that starts at +0 never becomes -0 (adding a product to +0 or to a
+// nonzero value cannot give -0), so padded lanes add nothing and the sums
+// are those of the scalar order of arelu_math.h. Short pieces (rows of a
+// small feature map, NCHW) then fold in registers too.
+//
+// backward_rows inlines this once per row, so its fixed cost counts for
+// short rows (an 8x8 map is 64 elements, 4 groups). The padded copy is made
+// with masked vector loads and stores (load_first/store_first), not a copy
+// loop that the compiler turned into memcpy calls, and kTail = false (n a
+// nonzero multiple of kLanes) drops the tail code and the test before the
+// first group, after which the compiler keeps the accumulators in
+// registers from the first group to the fold (bench/RESULTS.md, "Eighth
+// session"). The same bits either way.
+template <class V, bool kTail = true>
+__attribute__((always_inline)) inline void backward_piece(const float* x, const float* g, float* dx, size_t n,
+                                                          typename V::F va, typename V::F vb, double* sums) {
   constexpr int kVecs = kLanes / V::W;  // float vectors per 16-lane group
   constexpr int H = V::W / 2;           // doubles per D
   static_assert(kLanes % V::W == 0, "vector width must divide the lanes");
-  const typename V::F va = V::set1(a), vb = V::set1(b);
   typename V::D acc_a[2 * kVecs], acc_b[2 * kVecs];
   for (int k = 0; k < 2 * kVecs; ++k) acc_a[k] = acc_b[k] = V::zerod();
 
@@ -189,19 +198,34 @@ void backward_uniform(const float* x, const float* g, float* dx, size_t n, float
     }
   };
   size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    prefetch_inputs(x + i, g + i);
-    group(x + i, g + i, dx + i);
+  if constexpr (kTail) {
+    for (; i + kLanes <= n; i += kLanes) {
+      prefetch_inputs(x + i, g + i);
+      group(x + i, g + i, dx + i);
+    }
+  } else {  // n is a nonzero multiple of kLanes: no test before the first group
+    do {
+      prefetch_inputs(x + i, g + i);
+      group(x + i, g + i, dx + i);
+      i += kLanes;
+    } while (i < n);
   }
-  if (i < n) {
-    float xb[kLanes] = {}, gb[kLanes] = {}, db[kLanes];
-    const size_t m = n - i;
-    for (size_t j = 0; j < m; ++j) {
-      xb[j] = x[i + j];
-      gb[j] = g[i + j];
+  if (kTail && i < n) {
+    alignas(64) float xb[kLanes], gb[kLanes], db[kLanes];
+    const int m = static_cast<int>(n - i);  // 1 .. kLanes - 1
+    for (int h = 0; h < kVecs; ++h) {
+      const int o = h * V::W, k = std::min(std::max(m - o, 0), V::W);  // this vector's elements
+      V::store(xb + o, k == V::W ? V::load(x + i + o) : k > 0 ? V::load_first(x + i + o, k) : V::zero());
+      V::store(gb + o, k == V::W ? V::load(g + i + o) : k > 0 ? V::load_first(g + i + o, k) : V::zero());
     }
     group(xb, gb, db);
-    for (size_t j = 0; j < m; ++j) dx[i + j] = db[j];
+    for (int h = 0; h < kVecs; ++h) {
+      const int o = h * V::W, k = std::min(std::max(m - o, 0), V::W);
+      if (k == V::W)
+        V::store(dx + i + o, V::load(db + o));
+      else if (k > 0)
+        V::store_first(dx + i + o, V::load(db + o), k);
+    }
   }
   // The first fold levels (lane l += lane l + w for w >= H) are whole-vector
   // adds of the same lane pairs fold_lanes adds, then the last vector's H
@@ -225,10 +249,25 @@ void backward_uniform(const float* x, const float* g, float* dx, size_t n, float
 }
 
 template <class V>
-void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t rows, const Coeffs* co,
-                   size_t c0, size_t channels, double* partial) {
+void backward_uniform(const float* x, const float* g, float* dx, size_t n, float a, float b, double* sums) {
+  backward_piece<V>(x, g, dx, n, V::set1(a), V::set1(b), sums);
+}
+
+template <class V>
+void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t rows, const Coeffs* co, size_t c0,
+                   size_t channels, double* partial) {
+  // Rows of whole 16-lane groups (8x8, 12x12, 16x16, 28x28 maps...) take the
+  // body without tail code: 0.77x the time with 64-element rows, 0.86-0.89x
+  // with 256 (bench/RESULTS.md, "Eighth session").
+  if (n > 0 && n % kLanes == 0) {
+    for_each_row(rows, c0, channels, [&](size_t r, size_t c) {
+      backward_piece<V, false>(x + r * n, g + r * n, dx + r * n, n, V::set1(co[c].a), V::set1(co[c].b),
+                               partial + 2 * r);
+    });
+    return;
+  }
   for_each_row(rows, c0, channels, [&](size_t r, size_t c) {
-    backward_uniform<V>(x + r * n, g + r * n, dx + r * n, n, co[c].a, co[c].b, partial + 2 * r);
+    backward_piece<V>(x + r * n, g + r * n, dx + r * n, n, V::set1(co[c].a), V::set1(co[c].b), partial + 2 * r);
   });
 }
 

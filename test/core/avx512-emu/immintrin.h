@@ -28,3 +28,19 @@ static inline simde__m512d _mm512_cvtps_pd(simde__m256 v) {
   for (int i = 0; i < 8; ++i) d[i] = f[i];
   return simde_mm512_loadu_pd(d);
 }
+
+// Masked loads and stores (the kernels' tails): lanes outside the mask are
+// neither read nor written, as on the hardware.
+static inline simde__m512 _mm512_maskz_loadu_ps(simde__mmask16 k, const void* p) {
+  float f[16] = {};
+  for (int i = 0; i < 16; ++i)
+    if (k & (1u << i)) f[i] = static_cast<const float*>(p)[i];
+  return simde_mm512_loadu_ps(f);
+}
+
+static inline void _mm512_mask_storeu_ps(void* p, simde__mmask16 k, simde__m512 v) {
+  float f[16];
+  simde_mm512_storeu_ps(f, v);
+  for (int i = 0; i < 16; ++i)
+    if (k & (1u << i)) static_cast<float*>(p)[i] = f[i];
+}
