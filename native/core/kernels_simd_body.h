@@ -123,11 +123,10 @@ inline void forward_varying_row(const float* x, float* y, size_t n, const float*
 
 // Contiguous rows whose length is a whole number of vector pairs (the
 // common case: the driver's full rows): one loop over all of them, the
-// slot index wrapping at the row's end, instead of a loop per row. A row
-// of 256 slots is 16 iterations, and restarting the loop per row cost the
-// row loop 0.86-0.95x against the flat one at 16K-256K elements (NHWC, 64
-// channels, one thread, with the tables on whole lines; bench/RESULTS.md,
-// "Eighth session").
+// slot index wrapping at the row's end, instead of a loop per row (a row
+// of 256 slots is 16 iterations): 0.86-0.95x the time of the loop per row
+// at 16K-256K elements (NHWC, 64 channels, one thread, with the tables on
+// whole lines; bench/RESULTS.md, "Eighth session").
 template <class V, bool kFinite>
 inline void forward_varying_flat(const float* x, float* y, size_t total, size_t n, const float* pa,
                                  const float* pb) {
