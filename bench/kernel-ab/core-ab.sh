@@ -25,16 +25,9 @@ if [ $# -ne 3 ] && [ $((${#} % 4)) -ne 0 ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+. "$dir/mkcore.sh"
 mkso() {  # mkso TREE OUT.so [EXTRA_FLAGS]
-  src=$1/native/core
-  F="-O3 -fPIC -ffp-contract=off -fno-fast-math -DARELU_X86=1 ${AB_CXXFLAGS:-} ${3:-} -I$src"
-  for f in cpu_dispatch thread_pool arelu_cpu; do g++ $F -c "$src/$f.cpp" -o "$tmp/$f.o"; done
-  K="-falign-loops=64"  # CMakeLists.txt's ARELU_KERNEL_ALIGN
-  g++ $F $K -c "$src/kernels_scalar.cpp" -o "$tmp/kernels_scalar.o"
-  g++ $F $K -mavx2 -mfma -c "$src/kernels_avx2.cpp" -o "$tmp/kernels_avx2.o"
-  g++ $F $K -mavx512f -mavx2 -mfma -Wno-maybe-uninitialized -c "$src/kernels_avx512.cpp" -o "$tmp/kernels_avx512.o"
-  g++ -shared -pthread "$tmp"/kernels_*.o "$tmp"/cpu_dispatch.o "$tmp"/thread_pool.o "$tmp"/arelu_cpu.o -o "$2"
-  rm -f "$tmp"/*.o
+  mkcore "$1" "$2" "$tmp" "${AB_CXXFLAGS:-} ${3:-}"
 }
 mkdir -p "$tmp/old"
 git -C "$root" archive "$old" native/core | tar -x -C "$tmp/old"

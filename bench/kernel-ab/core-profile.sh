@@ -16,13 +16,8 @@ root=$(cd "$dir/../.." && pwd)
 n=$1; c=$2; inner=$3; reps=${4:-100000}; op=${5:-}
 if [ -n "${ARELU_PROFILE_DIR:-}" ]; then tmp=$ARELU_PROFILE_DIR; mkdir -p "$tmp"; else tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT; fi
 src=$root/native/core
-F="-O3 -g -fPIC -ffp-contract=off -fno-fast-math -DARELU_X86=1 -I$src"
-for f in cpu_dispatch thread_pool arelu_cpu; do g++ $F -c "$src/$f.cpp" -o "$tmp/$f.o"; done
-K="-falign-loops=64"  # CMakeLists.txt's ARELU_KERNEL_ALIGN
-g++ $F $K -c "$src/kernels_scalar.cpp" -o "$tmp/kernels_scalar.o"
-g++ $F $K -mavx2 -mfma -c "$src/kernels_avx2.cpp" -o "$tmp/kernels_avx2.o"
-g++ $F $K -mavx512f -mavx2 -mfma -Wno-maybe-uninitialized -c "$src/kernels_avx512.cpp" -o "$tmp/kernels_avx512.o"
-g++ -shared -pthread "$tmp"/kernels_*.o "$tmp"/cpu_dispatch.o "$tmp"/thread_pool.o "$tmp"/arelu_cpu.o -o "$tmp/core.so"
+. "$dir/mkcore.sh"
+mkcore "$root" "$tmp/core.so" "$tmp" -g
 g++ -O2 -g -I"$src" "$dir/core-loop.cpp" -o "$tmp/core-loop" -ldl
 "$tmp/core-loop" "$tmp/core.so" "$n" "$c" "$inner" "$reps" $op
 perf record -q -F 20000 -e cpu-clock -o "$tmp/perf.data" "$tmp/core-loop" "$tmp/core.so" "$n" "$c" "$inner" "$reps" $op > /dev/null
