@@ -156,6 +156,16 @@ class PieceWalker {
   size_t row_, k_, channel_;
 };
 
+// 64-byte cache lines: kLine<T> values of T fill one, and line_aligned(p)
+// is the first line boundary at or after p (p + kLine<T> - 1 at most).
+template <class T>
+constexpr size_t kLine = 64 / sizeof(T);
+template <class T>
+T* line_aligned(T* p) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<T*>((a + 63) & ~uintptr_t(63));
+}
+
 // Slot tables for period mode: float32 coefficients and channel per slot.
 // The coefficient tables start on 64-byte lines (one buffer, a then b):
 // the kernels load them a vector at a time beside x, and a table at a
@@ -171,7 +181,6 @@ struct SlotTables {
 };
 
 SlotTables make_slots(const Plan& p, const Coeffs* co) {
-  constexpr size_t kLineFloats = 64 / sizeof(float);
   // b starts 1 KiB past a's end: with b right after a, [8, 512, 7, 7]
   // (tables of 100352 bytes, b 2 KiB past a modulo 4 KiB) took 1.04-1.10x
   // the backward time of separately allocated tables; with the gap 0.97-1.02x
@@ -179,10 +188,9 @@ SlotTables make_slots(const Plan& p, const Coeffs* co) {
   constexpr size_t kTableGap = 1024 / sizeof(float);
   SlotTables t;
   t.len = p.wide_slots;
-  const size_t padded = (t.len + kLineFloats - 1) / kLineFloats * kLineFloats;
-  t.storage.resize(2 * padded + kTableGap + kLineFloats);
-  const uintptr_t base = reinterpret_cast<uintptr_t>(t.storage.data());
-  t.a_off = ((base + 63) / 64 * 64 - base) / sizeof(float);
+  const size_t padded = ceil_div(t.len, kLine<float>) * kLine<float>;
+  t.storage.resize(2 * padded + kTableGap + kLine<float>);
+  t.a_off = line_aligned(t.storage.data()) - t.storage.data();
   t.b_off = t.a_off + padded + kTableGap;
   float* a = t.storage.data() + t.a_off;
   float* b = t.storage.data() + t.b_off;
@@ -397,13 +405,6 @@ double* zeroed(std::vector<double>& v, size_t n) {
   return v.data();
 }
 
-// The first 64-byte boundary at or after p (p + kLineDoubles - 1 at most).
-constexpr size_t kLineDoubles = 64 / sizeof(double);
-double* line_aligned(double* p) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  return reinterpret_cast<double*>((a + 63) & ~uintptr_t(63));
-}
-
 // A buffer of at least n values from the workspace, contents unspecified.
 double* sized(std::vector<double>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -572,8 +573,8 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
     // own: workers store them every few rows, and a line shared by two
     // workers' regions (the vector's base is only 16-byte aligned) would
     // pass from core to core on every such store.
-    const size_t per_worker = ceil_div(2 * p.slots, kLineDoubles) * kLineDoubles;
-    double* scratch = line_aligned(sized(ws->scratch, per_worker * static_cast<size_t>(threads) + kLineDoubles));
+    const size_t per_worker = ceil_div(2 * p.slots, kLine<double>) * kLine<double>;
+    double* scratch = line_aligned(sized(ws->scratch, per_worker * static_cast<size_t>(threads) + kLine<double>));
     const bool from_memory = p.n >= kFromMemoryElems;
     // With fewer than two groups per thread, each group is split by
     // channels into `parts` tasks (two per thread in all): equal groups
