@@ -337,7 +337,9 @@ if command -v node > /dev/null && [ -f "$OUT/gpu-bench.json" ]; then
       const x = (a, b) => (q && b ? `${(b / a).toFixed(2)}x` : "-").padStart(12);
       console.log(`${r.size.padEnd(5)} ${r.copyGBs.toFixed(0).padStart(10)} ${r.forwardGBs.toFixed(0).padStart(9)} (${(100 * r.forwardOfCopy).toFixed(1)}%) ${r.backwardGBs.toFixed(0).padStart(10)} (${(100 * r.backwardOfCopy).toFixed(1)}%)  ${x(r.forwardEvMs, q && q.forwardMs)}  ${x(r.backwardEvMs, q && q.backwardMs)}  events: fwd ${(100 * r.forwardEvOfCopy).toFixed(1)}%, bwd ${(100 * r.backwardEvOfCopy).toFixed(1)}% of copy`);
     }
-    for (const r of g.layouts) console.log(`${r.size} ${r.layout}: fwd ${(100 * r.forwardOfCopy).toFixed(1)}% of copy, bwd ${(100 * r.backwardOfCopy).toFixed(1)}%`);
+    for (const r of g.device) if (r.forwardAsyncEvMs) console.log(`${r.size} forwardAsync (queued, events): ${(100 * r.copyEvMs / r.forwardAsyncEvMs).toFixed(1)}% of copy`);
+    const ev = (r) => (r.forwardEvOfCopy ? `; events (async, queued): fwd ${(100 * r.forwardEvOfCopy).toFixed(1)}%, bwd ${(100 * r.backwardEvOfCopy).toFixed(1)}%` : "");
+    for (const r of g.layouts) console.log(`${r.size} ${r.layout}: fwd ${(100 * r.forwardOfCopy).toFixed(1)}% of copy, bwd ${(100 * r.backwardOfCopy).toFixed(1)}%${ev(r)}`);
   ' "$OUT/gpu-bench.json" "$OUT/torch.json" 2>>"$LOG" | tee -a "$LOG"
 fi
 log "done in ${TOTAL}s: $([ $FAILED = 0 ] && echo 'all steps passed' || echo 'some steps FAILED'); summary in $OUT/device-check.json"

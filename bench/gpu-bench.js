@@ -134,12 +134,16 @@ function main() {
     const copyEv = timeEvents(() => native.cuda.copy(yd.handle, xd.handle), o.reps, o.calls);
     const fwdEv = timeEvents(() => arelu.forward(xd, p, { out: yd }), o.reps, o.calls);
     const bwdEv = timeEvents(queueBwd, o.reps, o.calls);
+    // forwardAsync: the same kernel as forward, plus a job per call (the
+    // promise's completion), queued without host waits.
+    const fwdAsyncEv = timeEvents(() => { arelu.forwardAsync(xd, p, { out: yd }).catch((e) => log(`forwardAsync: ${e.message}`)); }, o.reps, o.calls);
     const row = {
       n, size: fmtSize(n),
       copyGBs: gbs(8 * n, copy.median), forwardGBs: gbs(8 * n, fwd.median), backwardGBs: gbs(12 * n, bwd.median),
       copyMs: copy.median * 1e3, forwardMs: fwd.median * 1e3, backwardMs: bwd.median * 1e3,
       copyEvGBs: gbs(8 * n, copyEv.median), forwardEvGBs: gbs(8 * n, fwdEv.median), backwardEvGBs: gbs(12 * n, bwdEv.median),
       copyEvMs: copyEv.median * 1e3, forwardEvMs: fwdEv.median * 1e3, backwardEvMs: bwdEv.median * 1e3,
+      forwardAsyncEvMs: fwdAsyncEv.median * 1e3,
     };
     row.forwardEvOfCopy = row.forwardEvGBs / row.copyEvGBs;
     row.backwardEvOfCopy = row.backwardEvGBs / row.copyEvGBs;
@@ -161,11 +165,17 @@ function main() {
         const opts = { shape, channelAxis: axis };
         const f = timeBatch(() => arelu.forward(xd, pc, { ...opts, out: yd }), sync, o.reps, o.calls);
         const b = timeBatch(() => arelu.backward(xd, gd, pc, { ...opts, out: yd }), sync, o.reps, o.calls);
+        const fEv = timeEvents(() => { arelu.forwardAsync(xd, pc, { ...opts, out: yd }).catch((e) => log(`forwardAsync: ${e.message}`)); }, o.reps, o.calls);
+        const bEv = timeEvents(() => { arelu.backwardAsync(xd, gd, pc, { ...opts, out: yd }).catch((e) => log(`backwardAsync: ${e.message}`)); }, o.reps, o.calls);
         const lr = { layout: name, n, size: fmtSize(n), forwardGBs: gbs(8 * n, f.median), backwardGBs: gbs(12 * n, b.median), copyGBs: row.copyGBs };
         lr.forwardOfCopy = lr.forwardGBs / lr.copyGBs;
         lr.backwardOfCopy = lr.backwardGBs / lr.copyGBs;
+        lr.forwardEvMs = fEv.median * 1e3;
+        lr.backwardEvMs = bEv.median * 1e3;
+        lr.forwardEvOfCopy = (8 * n / fEv.median) / (8 * n / copyEv.median);
+        lr.backwardEvOfCopy = (12 * n / bEv.median) / (8 * n / copyEv.median);
         report.layouts.push(lr);
-        log(`  ${name}: forward ${lr.forwardGBs.toFixed(0)} GB/s (${(100 * lr.forwardOfCopy).toFixed(1)}%), backward ${lr.backwardGBs.toFixed(0)} GB/s (${(100 * lr.backwardOfCopy).toFixed(1)}%)`);
+        log(`  ${name}: forward ${lr.forwardGBs.toFixed(0)} GB/s (${(100 * lr.forwardOfCopy).toFixed(1)}%), backward ${lr.backwardGBs.toFixed(0)} GB/s (${(100 * lr.backwardOfCopy).toFixed(1)}%); events (async, queued): forward ${(100 * lr.forwardEvOfCopy).toFixed(1)}%, backward ${(100 * lr.backwardEvOfCopy).toFixed(1)}% of copy`);
       }
     }
     for (const b of [xd, gd, yd]) b.free();

@@ -35,6 +35,7 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "../core/arelu_math.h"
@@ -549,6 +550,7 @@ struct Ring {
 };
 constexpr size_t kRingBytes = size_t(1) << 20;
 
+struct Job;
 struct DlTask;
 struct StageChunk;
 struct StageJob;
@@ -561,6 +563,7 @@ struct DeviceState {
   cudaStream_t stream = nullptr;
   int sm_count = 1;
   bool pools = false;         // stream-ordered allocation (cudaMallocAsync)
+  bool host_mapped = false;   // kernels may write pinned host memory (unified addressing)
   std::atomic<int> dead{0};   // the sticky error that killed the device
   std::unordered_map<const void*, int> occupancy;
   double2* partial = nullptr;
@@ -571,6 +574,16 @@ struct DeviceState {
   size_t sums_cap = 0;
   unsigned* done_counter = nullptr;  // zero between backward launches
   Ring ring;
+  // Completion: each call's job waits, in call order, on an event recorded
+  // after its work, in a thread of its own (the completer), so the stream
+  // never stops for the host between calls (a host callback in the stream
+  // would hold back every later kernel until it has run).
+  std::mutex cb_mu;
+  std::condition_variable cb_cv;
+  std::deque<std::pair<cudaEvent_t, Job*>> cb_queue;  // (cb_mu)
+  std::vector<cudaEvent_t> cb_events;                  // free events to reuse (cb_mu)
+  size_t cb_busy = 0;                                  // jobs queued or running (cb_mu)
+  bool cb_thread = false;                              // (cb_mu)
   // downloadAsync: device-to-host copies run on their own stream, issued
   // by a helper thread (a copy to pageable memory blocks its caller).
   cudaStream_t copy_stream = nullptr;
@@ -643,6 +656,12 @@ int state_for(int device, DeviceState** out) {
       pools = 0;
     }
     ns->pools = pools != 0;
+    int unified = 0;
+    if (cudaDeviceGetAttribute(&unified, cudaDevAttrUnifiedAddressing, device) != cudaSuccess) {
+      (void)cudaGetLastError();
+      unified = 0;
+    }
+    ns->host_mapped = unified != 0;
     ARELU_TRY(cudaStreamCreateWithFlags(&ns->stream, cudaStreamNonBlocking));
     ARELU_TRY(cudaMalloc(reinterpret_cast<void**>(&ns->done_counter), sizeof(unsigned)));
     ARELU_TRY(cudaMemset(ns->done_counter, 0, sizeof(unsigned)));
@@ -837,6 +856,32 @@ int second_pass_mode() {  // 0: by size, 1: always folded, 2: always a kernel
   return mode;
 }
 
+// How the completer waits for a job's event: "block" (default; the thread
+// sleeps until the GPU signals) or "spin" (the runtime's default wait,
+// which polls: lower latency for synchronous calls, a busy CPU core while
+// work runs). ARELU_CUDA_EVENT_WAIT=block|spin, read once.
+unsigned event_flags() {
+  static const unsigned flags = [] {
+    const char* e = std::getenv("ARELU_CUDA_EVENT_WAIT");
+    const bool spin = e != nullptr && std::strcmp(e, "spin") == 0;
+    return cudaEventDisableTiming | (spin ? 0u : unsigned(cudaEventBlockingSync));
+  }();
+  return flags;
+}
+
+// Where backward's second pass writes the finished sums: "direct" (default
+// where the device addresses pinned host memory) into the call's slot of
+// the pinned ring, or "copy": into device memory, then a device-to-host
+// copy in the stream (one more operation per call).
+// ARELU_CUDA_SUMS=direct|copy, read once.
+bool sums_direct(const DeviceState* s) {
+  static const bool copy = [] {
+    const char* e = std::getenv("ARELU_CUDA_SUMS");
+    return e != nullptr && std::strcmp(e, "copy") == 0;
+  }();
+  return s->host_mapped && !copy;
+}
+
 // The forms are those of arelu_backward_kernel's last block.
 bool fold_second_pass(size_t per, size_t channels) {
   if (const int m = second_pass_mode()) return m == 1;
@@ -886,8 +931,7 @@ struct Job {
   size_t sums_count = 0;
 };
 
-void CUDART_CB on_done(cudaStream_t, cudaError_t status, void* p) {
-  Job* job = static_cast<Job*>(p);
+void finish_job(Job* job, cudaError_t status) {
   if (status == cudaSuccess && job->sums_dst != nullptr)
     std::memcpy(job->sums_dst, job->sums_src, job->sums_count * sizeof(double));
   if (status != cudaSuccess) note(job->s, static_cast<int>(status));
@@ -896,7 +940,7 @@ void CUDART_CB on_done(cudaStream_t, cudaError_t status, void* p) {
   delete job;
 }
 
-// On an enqueue failure before the job's callback was queued: waits for the
+// On an enqueue failure before the job was queued (queue_job): waits for the
 // work queued so far (so nothing still reads or writes the ring or host
 // memory the caller is about to release), then gives the job's ring space
 // back. On a dead device the wait cannot be trusted: the ring is then
@@ -912,9 +956,63 @@ int abandon(DeviceState* s, Job* job, int err) {
   return err;
 }
 
+// The completer thread: finishes each job once the stream has passed the
+// event recorded after the job's work, in call order. On a dead device the
+// wait returns the sticky error at once, and every job still queued is
+// finished with it (its promise rejects; nothing waits forever).
+void completer(DeviceState* s) {
+  (void)cudaSetDevice(s->device);
+  for (;;) {
+    std::pair<cudaEvent_t, Job*> w;
+    {
+      std::unique_lock<std::mutex> l(s->cb_mu);
+      s->cb_cv.wait(l, [&] { return !s->cb_queue.empty(); });
+      w = s->cb_queue.front();
+      s->cb_queue.pop_front();
+    }
+    const cudaError_t e = cudaEventSynchronize(w.first);
+    (void)cudaGetLastError();
+    finish_job(w.second, e);
+    std::lock_guard<std::mutex> l(s->cb_mu);
+    s->cb_events.push_back(w.first);
+    --s->cb_busy;
+    s->cb_cv.notify_all();
+  }
+}
+
+// Queues a job behind the work enqueued so far: an event (reused from
+// earlier jobs) recorded on the stream, and the pair handed to the
+// completer. Called with s->mu held.
+int queue_job(DeviceState* s, Job* job) {
+  cudaEvent_t ev = nullptr;
+  {
+    std::lock_guard<std::mutex> l(s->cb_mu);
+    if (!s->cb_events.empty()) {
+      ev = s->cb_events.back();
+      s->cb_events.pop_back();
+    }
+  }
+  cudaError_t e = cudaSuccess;
+  if (ev == nullptr) e = cudaEventCreateWithFlags(&ev, event_flags());
+  if (e == cudaSuccess) e = cudaEventRecord(ev, s->stream);
+  if (e != cudaSuccess) {
+    if (ev != nullptr) (void)cudaEventDestroy(ev);
+    return abandon(s, job, fail(e));
+  }
+  std::lock_guard<std::mutex> l(s->cb_mu);
+  if (!s->cb_thread) {
+    std::thread(completer, s).detach();
+    s->cb_thread = true;
+  }
+  s->cb_queue.emplace_back(ev, job);
+  ++s->cb_busy;
+  s->cb_cv.notify_all();
+  return 0;
+}
+
 // Enqueues the first pass, and for backward the second pass and the copy
 // of the sums into the ring (job->sums_src). Called with s->mu held; on
-// success the caller queues the job (on_done).
+// success the caller queues the job (queue_job).
 template <bool kBwd>
 int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out, const Layout& l,
             const float* alpha, const float* beta) {
@@ -962,9 +1060,10 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
   if (kBwd) {
     if (p.mode == kFlat) per = grid;
     ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->partial, &s->partial_cap, per * l.channels)));
-    ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->d_sums, &s->sums_cap, 2 * l.channels)));
+    const bool direct = sums_direct(s);
+    if (!direct) ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->d_sums, &s->sums_cap, 2 * l.channels)));
     k.partial = s->partial;
-    k.red = RArgs{s->partial, per, l.channels, k.coeffs, k.c0, s->d_sums};
+    k.red = RArgs{s->partial, per, l.channels, k.coeffs, k.c0, direct ? hsums : s->d_sums};
     if (fold_second_pass(per, l.channels)) k.done_counter = s->done_counter;
   }
   void* args[] = {&k};
@@ -978,7 +1077,8 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
     ARELU_TRY(cudaGetLastError());
   }
   if (kBwd) {
-    ARELU_TRY(cudaMemcpyAsync(hsums, s->d_sums, sums_bytes, cudaMemcpyDeviceToHost, s->stream));
+    if (k.red.sums != hsums)
+      ARELU_TRY(cudaMemcpyAsync(hsums, s->d_sums, sums_bytes, cudaMemcpyDeviceToHost, s->stream));
     job->sums_src = hsums;
   }
   return 0;
@@ -1008,9 +1108,7 @@ int submit(DeviceState* s, const float* x, const float* g, float* out, const Lay
     delete job;
     return 0;
   }
-  const cudaError_t e = cudaStreamAddCallback(s->stream, on_done, job, 0);
-  if (e != cudaSuccess) return abandon(s, job, fail(e));
-  return 0;
+  return queue_job(s, job);
 }
 
 // The synchronous forms wait for their job's callback without holding the
@@ -1433,12 +1531,7 @@ int download_async(int device, void* dst, const void* src, size_t bytes, Done do
     job->s = s;
     job->done = done;
     job->user = user;
-    const cudaError_t e = cudaStreamAddCallback(s->stream, on_done, job, 0);
-    if (e != cudaSuccess) {
-      delete job;
-      return note(s, fail(e));
-    }
-    return 0;
+    return queue_job(s, job);
   }
   if (s->pools) {
     if (int e = start_downloader(s)) return note(s, e);
@@ -1517,6 +1610,9 @@ void quiesce() {
     if (s->dead.load() != 0) continue;
     (void)cudaSetDevice(s->device);
     (void)cudaStreamSynchronize(s->stream);
+    std::unique_lock<std::mutex> cb(s->cb_mu);  // the calls' jobs (sums written out, ring released)
+    s->cb_cv.wait(cb, [&] { return s->cb_busy == 0 || s->dead.load() != 0; });
+    cb.unlock();
     std::unique_lock<std::mutex> l(s->dl_mu);
     s->dl_cv.wait(l, [&] { return s->dl_busy == 0 || s->dead.load() != 0; });
     l.unlock();

@@ -79,10 +79,11 @@ enum cudaError_t {
   cudaErrorLaunchFailure = 719,
 };
 enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
-enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount, cudaDevAttrMemoryPoolsSupported };
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount, cudaDevAttrMemoryPoolsSupported, cudaDevAttrUnifiedAddressing };
 namespace emu { struct Stream; struct Event; }
 typedef emu::Stream* cudaStream_t;
 typedef emu::Event* cudaEvent_t;
+constexpr unsigned cudaEventBlockingSync = 1;
 constexpr unsigned cudaEventDisableTiming = 2;
 constexpr unsigned cudaStreamNonBlocking = 1;
 struct cudaDeviceProp {
@@ -381,7 +382,9 @@ inline cudaError_t cudaSetDevice(int d) {
 inline cudaError_t cudaGetDevice(int* d) { *d = emu_current_device(); return cudaSuccess; }
 // ARELU_EMU_NO_POOLS=1: a device without stream-ordered allocation.
 inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr a, int) {
-  *v = a == cudaDevAttrMultiProcessorCount ? 3 : getenv("ARELU_EMU_NO_POOLS") ? 0 : 1;
+  if (a == cudaDevAttrMultiProcessorCount) *v = 3;
+  else if (a == cudaDevAttrUnifiedAddressing) *v = 1;  // host memory is device memory here
+  else *v = getenv("ARELU_EMU_NO_POOLS") ? 0 : 1;
   return cudaSuccess;
 }
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
