@@ -155,7 +155,8 @@ run_step() {
 log "arelu device check in $ROOT, results in $OUT"
 GPU_NAME=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)
 log "GPU: ${GPU_NAME:-none (nvidia-smi failed)}"
-COMMIT=$(git rev-parse HEAD 2>/dev/null || tr '\n' ' ' < .device/commit 2>/dev/null || echo unknown)
+# What --pack recorded (the device's copy of the tree may carry a stale .git).
+COMMIT=$(tr '\n' ' ' < .device/commit 2>/dev/null || git rev-parse HEAD 2>/dev/null || echo unknown)
 write_summary false
 
 # xz-compressed file -> file, with the xz binary or else Python's lzma.

@@ -827,6 +827,24 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
       expect(out[0]).to.be.oneOf(['ok', 'ERR_ARELU_CUDA:cudaErrorIllegalAddress']);
       for (const o of out.slice(1)) expect(o).to.equal('ERR_ARELU_CUDA:cudaErrorIllegalAddress');
     });
+
+    it('async calls queued behind the faulting one all reject with the sticky error; none stays pending (CPU stand-in only)', function () {
+      // Launch 1 faults 50 ms after it starts: the calls behind it were
+      // queued on a live device, so only their completion can report it.
+      if (!onStandIn()) this.skip();
+      const out = inChild(`
+        (async () => {
+          const xd = arelu.cuda.upload(new Float32Array(4096).fill(1)), yd = arelu.cuda.alloc(4096);
+          const calls = [arelu.forwardAsync(xd, {}, { out: yd })];  // launch 1: faults
+          for (let i = 0; i < 4; i++) calls.push(arelu.backwardAsync(xd, xd, {}, { out: yd }), arelu.forwardAsync(xd, {}, { out: yd }));
+          const timeout = new Promise((r) => setTimeout(() => r('pending after 10 s'), 10000));
+          const settled = await Promise.race([Promise.allSettled(calls), timeout]);
+          print(typeof settled === 'string' ? settled : settled.map((s) => s.status === 'rejected' ? s.reason.cudaError : 'resolved'));
+          process.exit(0);
+        })();
+      `, { ARELU_EMU_FAIL_LAUNCH: '1', ARELU_EMU_FAULT_MS: '50' });
+      expect(out).to.deep.equal(new Array(9).fill('cudaErrorIllegalAddress'));
+    });
   });
 
   describe('a download through pinned chunks when the device dies midway', function () {

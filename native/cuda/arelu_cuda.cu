@@ -856,17 +856,29 @@ int second_pass_mode() {  // 0: by size, 1: always folded, 2: always a kernel
   return mode;
 }
 
-// How the completer waits for a job's event: "block" (default; the thread
-// sleeps until the GPU signals) or "spin" (the runtime's default wait,
-// which polls: lower latency for synchronous calls, a busy CPU core while
-// work runs). ARELU_CUDA_EVENT_WAIT=block|spin, read once.
-unsigned event_flags() {
-  static const unsigned flags = [] {
+// How the completer waits for a job's event. The events are made with
+// cudaEventBlockingSync, so cudaEventSynchronize sleeps until the GPU
+// signals; that wake-up adds some tens of microseconds, which a
+// synchronous call would wait out. So the completer first polls the event
+// (cudaEventQuery) for up to kSpinMicros, and sleeps only for work that
+// runs longer. ARELU_CUDA_EVENT_WAIT=block: no polling (for measurement).
+constexpr int kSpinMicros = 200;
+int spin_micros() {
+  static const int us = [] {
     const char* e = std::getenv("ARELU_CUDA_EVENT_WAIT");
-    const bool spin = e != nullptr && std::strcmp(e, "spin") == 0;
-    return cudaEventDisableTiming | (spin ? 0u : unsigned(cudaEventBlockingSync));
+    return e != nullptr && std::strcmp(e, "block") == 0 ? 0 : kSpinMicros;
   }();
-  return flags;
+  return us;
+}
+
+cudaError_t wait_event(cudaEvent_t ev) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_micros());
+  for (;;) {
+    const cudaError_t q = cudaEventQuery(ev);
+    if (q != cudaErrorNotReady) return q;
+    if (std::chrono::steady_clock::now() >= until) return cudaEventSynchronize(ev);
+    std::this_thread::yield();
+  }
 }
 
 // Where backward's second pass writes the finished sums: "direct" (default
@@ -970,7 +982,7 @@ void completer(DeviceState* s) {
       w = s->cb_queue.front();
       s->cb_queue.pop_front();
     }
-    const cudaError_t e = cudaEventSynchronize(w.first);
+    const cudaError_t e = wait_event(w.first);
     (void)cudaGetLastError();
     finish_job(w.second, e);
     std::lock_guard<std::mutex> l(s->cb_mu);
@@ -993,7 +1005,7 @@ int queue_job(DeviceState* s, Job* job) {
     }
   }
   cudaError_t e = cudaSuccess;
-  if (ev == nullptr) e = cudaEventCreateWithFlags(&ev, event_flags());
+  if (ev == nullptr) e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventBlockingSync);
   if (e == cudaSuccess) e = cudaEventRecord(ev, s->stream);
   if (e != cudaSuccess) {
     if (ev != nullptr) (void)cudaEventDestroy(ev);

@@ -544,6 +544,12 @@ inline cudaError_t cudaEventSynchronize(cudaEvent_t e) {
   EMU_STICKY();
   return cudaSuccess;
 }
+inline cudaError_t cudaEventQuery(cudaEvent_t e) {
+  EMU_STICKY();
+  if (e->stream == nullptr) return cudaSuccess;
+  std::lock_guard<std::mutex> l(e->stream->mu);
+  return e->stream->finished >= e->ticket ? cudaSuccess : cudaErrorNotReady;
+}
 inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
   EMU_STICKY();
   if (!a->stream || !b->stream) return emu::set(cudaErrorInvalidValue);
