@@ -574,10 +574,15 @@ struct DeviceState {
   size_t sums_cap = 0;
   unsigned* done_counter = nullptr;  // zero between backward launches
   Ring ring;
-  // Completion: each call's job waits, in call order, on an event recorded
-  // after its work, in a thread of its own (the completer), so the stream
-  // never stops for the host between calls (a host callback in the stream
-  // would hold back every later kernel until it has run).
+  // Completion. A host callback in the stream itself would hold back every
+  // later kernel until it has run, so a call's job is reported from
+  // another stream: by default a host callback in cb_stream, which waits
+  // on an event recorded after the call's work (cb_event: one per device;
+  // each wait takes the record made just before it); or, with
+  // ARELU_CUDA_COMPLETION=thread, by a thread of its own (the completer)
+  // that waits on one event per job, in call order.
+  cudaStream_t cb_stream = nullptr;
+  cudaEvent_t cb_event = nullptr;
   std::mutex cb_mu;
   std::condition_variable cb_cv;
   std::deque<std::pair<cudaEvent_t, Job*>> cb_queue;  // (cb_mu)
@@ -992,10 +997,53 @@ void completer(DeviceState* s) {
   }
 }
 
-// Queues a job behind the work enqueued so far: an event (reused from
-// earlier jobs) recorded on the stream, and the pair handed to the
-// completer. Called with s->mu held.
+bool completion_by_thread() {
+  static const bool thread = [] {
+    const char* e = std::getenv("ARELU_CUDA_COMPLETION");
+    return e != nullptr && std::strcmp(e, "thread") == 0;
+  }();
+  return thread;
+}
+
+void CUDART_CB on_side_done(cudaStream_t, cudaError_t status, void* p) {
+  Job* job = static_cast<Job*>(p);
+  DeviceState* s = job->s;
+  finish_job(job, status);
+  std::lock_guard<std::mutex> l(s->cb_mu);
+  --s->cb_busy;
+  s->cb_cv.notify_all();
+}
+
+// Queues a job behind the work enqueued so far (see DeviceState's
+// completion fields). Called with s->mu held.
 int queue_job(DeviceState* s, Job* job) {
+  if (!completion_by_thread()) {
+    cudaError_t e = cudaSuccess;
+    if (s->cb_stream == nullptr) {
+      if (s->cb_event == nullptr) e = cudaEventCreateWithFlags(&s->cb_event, cudaEventDisableTiming);
+      if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&s->cb_stream, cudaStreamNonBlocking);
+      if (e != cudaSuccess) {
+        s->cb_stream = nullptr;
+        return abandon(s, job, fail(e));
+      }
+    }
+    {
+      std::lock_guard<std::mutex> l(s->cb_mu);
+      ++s->cb_busy;
+    }
+    e = cudaEventRecord(s->cb_event, s->stream);
+    if (e == cudaSuccess) e = cudaStreamWaitEvent(s->cb_stream, s->cb_event, 0);
+    if (e == cudaSuccess) e = cudaStreamAddCallback(s->cb_stream, on_side_done, job, 0);
+    if (e != cudaSuccess) {
+      {
+        std::lock_guard<std::mutex> l(s->cb_mu);
+        --s->cb_busy;
+        s->cb_cv.notify_all();
+      }
+      return abandon(s, job, fail(e));
+    }
+    return 0;
+  }
   cudaEvent_t ev = nullptr;
   {
     std::lock_guard<std::mutex> l(s->cb_mu);
