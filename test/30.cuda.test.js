@@ -795,6 +795,15 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
         expect(kernel[i].bits, `${name}: sums of the separate kernel vs by default`).to.equal(auto[i].bits);
       });
     });
+
+    it('writes the sums straight into pinned host memory, or copies them from the device (ARELU_CUDA_SUMS=copy): the same bits', function () {
+      // Every form of the second pass (folded and separate), both ways.
+      const direct = inChild(BODY, {}), copied = inChild(BODY, { ARELU_CUDA_SUMS: 'copy' });
+      CASES.forEach(([shape, , what], i) => {
+        expect(copied[i].bits, `[${shape}] (${what})`).to.equal(direct[i].bits);
+        expect(direct[i].bits).to.match(/^[0-9a-f]+$/);
+      });
+    });
   });
 
   describe('sticky errors', function () {

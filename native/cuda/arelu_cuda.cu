@@ -1,5 +1,5 @@
 // The CUDA kernels and their host side: per-device stream and scratch, the
-// layout plan, launches, copies and stream callbacks. Per-element values
+// layout plan, launches, copies and call completion. Per-element values
 // come only from native/core/arelu_math.h (the CPU's own definitions).
 //
 // Layout plans (chosen from the layout alone, so the summation order of a
@@ -492,7 +492,7 @@ namespace {
 // Errors after which the context is unusable: every later call of the
 // process fails with them (CUDA's "sticky" errors). The device is then
 // marked dead: each later call returns the error at once, and no queued
-// job is deleted (its callback may still run).
+// job is deleted (the completer still finishes it).
 bool is_sticky(int e) {
   switch (e) {
     case 214:  // cudaErrorECCUncorrectable
@@ -533,7 +533,7 @@ using KernelFn = void (*)(const KArgs);
 // (per-channel coefficients in, parameter sums out), so that they never
 // make the runtime stage pageable memory (which may synchronize). Space is
 // taken in call order under DeviceState::mu and given back in stream order
-// by the call's completion callback, so a plain ring suffices. Positions
+// by the call's job (the completer, in call order), so a plain ring suffices. Positions
 // are monotonic byte counters; offset = position % cap.
 struct Ring {
   char* base = nullptr;
@@ -574,15 +574,10 @@ struct DeviceState {
   size_t sums_cap = 0;
   unsigned* done_counter = nullptr;  // zero between backward launches
   Ring ring;
-  // Completion. A host callback in the stream itself would hold back every
-  // later kernel until it has run, so a call's job is reported from
-  // another stream: by default a host callback in cb_stream, which waits
-  // on an event recorded after the call's work (cb_event: one per device;
-  // each wait takes the record made just before it); or, with
-  // ARELU_CUDA_COMPLETION=thread, by a thread of its own (the completer)
-  // that waits on one event per job, in call order.
-  cudaStream_t cb_stream = nullptr;
-  cudaEvent_t cb_event = nullptr;
+  // Completion: each call's job waits, in call order, on an event recorded
+  // after its work, in a thread of its own (the completer), so the stream
+  // never stops for the host between calls (a host callback in the stream
+  // would hold back every later kernel until it has run).
   std::mutex cb_mu;
   std::condition_variable cb_cv;
   std::deque<std::pair<cudaEvent_t, Job*>> cb_queue;  // (cb_mu)
@@ -724,7 +719,7 @@ inline void wait_ms(std::condition_variable& cv, std::unique_lock<std::mutex>& l
 }
 
 // Reserves `bytes` of the pinned ring (16-byte aligned) for one call; the
-// call's completion callback releases up to *end. Waits only when more than
+// call's job releases up to *end. Waits only when more than
 // the ring's size is in flight; a request larger than the ring replaces it
 // with a larger one once it is idle.
 int ring_reserve(DeviceState* s, size_t bytes, char** ptr, uint64_t* end) {
@@ -863,10 +858,14 @@ int second_pass_mode() {  // 0: by size, 1: always folded, 2: always a kernel
 
 // How the completer waits for a job's event. The events are made with
 // cudaEventBlockingSync, so cudaEventSynchronize sleeps until the GPU
-// signals; that wake-up adds some tens of microseconds, which a
-// synchronous call would wait out. So the completer first polls the event
-// (cudaEventQuery) for up to kSpinMicros, and sleeps only for work that
-// runs longer. ARELU_CUDA_EVENT_WAIT=block: no polling (for measurement).
+// signals. On the H200 that wake-up (like a host callback's) added
+// 30-70 us to a synchronous 16M-64M backward (bench/RESULTS.md, "Ninth
+// session"). So for a job that someone waits on (a synchronous call or a
+// promise) the completer first polls the event (cudaEventQuery, yielding
+// the core between polls) for up to kSpinMicros, and sleeps only for work
+// that runs longer; a job with nothing to report (the ring space of a
+// per-channel forward) is waited for asleep.
+// ARELU_CUDA_EVENT_WAIT=block: no polling (for measurement).
 constexpr int kSpinMicros = 200;
 int spin_micros() {
   static const int us = [] {
@@ -876,8 +875,8 @@ int spin_micros() {
   return us;
 }
 
-cudaError_t wait_event(cudaEvent_t ev) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_micros());
+cudaError_t wait_event(cudaEvent_t ev, bool poll) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(poll ? spin_micros() : 0);
   for (;;) {
     const cudaError_t q = cudaEventQuery(ev);
     if (q != cudaErrorNotReady) return q;
@@ -935,8 +934,8 @@ unsigned grid_for(DeviceState* s, const Plan& p, KernelFn fn) {
 }
 
 
-// A host callback's job: finish the host-side writes, give back the ring
-// space, then report.
+// A call's job, run by the completer once the call's work is done: finish
+// the host-side writes, give back the ring space, then report.
 struct Job {
   DeviceState* s = nullptr;
   Done done = nullptr;
@@ -987,7 +986,7 @@ void completer(DeviceState* s) {
       w = s->cb_queue.front();
       s->cb_queue.pop_front();
     }
-    const cudaError_t e = wait_event(w.first);
+    const cudaError_t e = wait_event(w.first, w.second->done != nullptr);
     (void)cudaGetLastError();
     finish_job(w.second, e);
     std::lock_guard<std::mutex> l(s->cb_mu);
@@ -997,53 +996,10 @@ void completer(DeviceState* s) {
   }
 }
 
-bool completion_by_thread() {
-  static const bool thread = [] {
-    const char* e = std::getenv("ARELU_CUDA_COMPLETION");
-    return e != nullptr && std::strcmp(e, "thread") == 0;
-  }();
-  return thread;
-}
-
-void CUDART_CB on_side_done(cudaStream_t, cudaError_t status, void* p) {
-  Job* job = static_cast<Job*>(p);
-  DeviceState* s = job->s;
-  finish_job(job, status);
-  std::lock_guard<std::mutex> l(s->cb_mu);
-  --s->cb_busy;
-  s->cb_cv.notify_all();
-}
-
-// Queues a job behind the work enqueued so far (see DeviceState's
-// completion fields). Called with s->mu held.
+// Queues a job behind the work enqueued so far: an event (reused from
+// earlier jobs) recorded on the stream, and the pair handed to the
+// completer. Called with s->mu held.
 int queue_job(DeviceState* s, Job* job) {
-  if (!completion_by_thread()) {
-    cudaError_t e = cudaSuccess;
-    if (s->cb_stream == nullptr) {
-      if (s->cb_event == nullptr) e = cudaEventCreateWithFlags(&s->cb_event, cudaEventDisableTiming);
-      if (e == cudaSuccess) e = cudaStreamCreateWithFlags(&s->cb_stream, cudaStreamNonBlocking);
-      if (e != cudaSuccess) {
-        s->cb_stream = nullptr;
-        return abandon(s, job, fail(e));
-      }
-    }
-    {
-      std::lock_guard<std::mutex> l(s->cb_mu);
-      ++s->cb_busy;
-    }
-    e = cudaEventRecord(s->cb_event, s->stream);
-    if (e == cudaSuccess) e = cudaStreamWaitEvent(s->cb_stream, s->cb_event, 0);
-    if (e == cudaSuccess) e = cudaStreamAddCallback(s->cb_stream, on_side_done, job, 0);
-    if (e != cudaSuccess) {
-      {
-        std::lock_guard<std::mutex> l(s->cb_mu);
-        --s->cb_busy;
-        s->cb_cv.notify_all();
-      }
-      return abandon(s, job, fail(e));
-    }
-    return 0;
-  }
   cudaEvent_t ev = nullptr;
   {
     std::lock_guard<std::mutex> l(s->cb_mu);
@@ -1163,7 +1119,7 @@ int submit(DeviceState* s, const float* x, const float* g, float* out, const Lay
     job->sums_dst = sums;
     job->sums_count = 2 * l.channels;
   }
-  // Forward with nothing to report and no ring space held: no callback.
+  // Forward with nothing to report and no ring space held: no job.
   if (done == nullptr && job->ring_end == 0 && job->sums_dst == nullptr) {
     delete job;
     return 0;
@@ -1171,7 +1127,7 @@ int submit(DeviceState* s, const float* x, const float* g, float* out, const Lay
   return queue_job(s, job);
 }
 
-// The synchronous forms wait for their job's callback without holding the
+// The synchronous forms wait for their job without holding the
 // device's mutex, so other threads (and the event loop's async calls) keep
 // enqueueing meanwhile.
 struct Waiter {
@@ -1179,7 +1135,7 @@ struct Waiter {
   std::condition_variable cv;
   bool done = false;
   int status = 0;
-  std::atomic<int> refs{2};  // the waiting thread and the callback
+  std::atomic<int> refs{2};  // the waiting thread and the job
   void unref() {
     if (refs.fetch_sub(1) == 1) delete this;
   }
@@ -1196,8 +1152,8 @@ void on_waiter(int status, void* user) {
   w->unref();
 }
 
-// Waits for the waiter; gives up (leaving it to the callback, if it ever
-// runs) when the device dies meanwhile.
+// Waits for the waiter; gives up (leaving it to the job, which the
+// completer still finishes) when the device dies meanwhile.
 int wait_for(DeviceState* s, Waiter* w) {
   int status = 0;
   for (;;) {
