@@ -11,8 +11,10 @@
 #   3. builds the addon with CUDA for sm_90 (cmake directly, no cmake-js)
 #   4. runs the GPU tests (test/30.cuda.test.js), then every kernel plan
 #      under compute-sanitizer memcheck and racecheck (test/cuda-sanitize.js)
-#   5. runs the GPU benchmark (bench/gpu-bench.js) and the PyTorch composite
-#      AReLU baseline (bench/torch_baseline.py) on the same GPU
+#   5. runs the GPU benchmark (bench/gpu-bench.js), the second-pass study
+#      (bench/gpu-second-pass.js: folded or a kernel of its own, per layout)
+#      and the PyTorch composite AReLU baseline (bench/torch_baseline.py) on
+#      the same GPU
 #   6. writes everything as JSON (and logs) into $OUT; device-check.json is
 #      rewritten after every step, the tests log a line per test as they go
 #      (tests.log) and rewrite tests.json after each, and no test may run
@@ -31,7 +33,8 @@
 # and then, through the device tool:
 #   run(command="bash bench/device-check.sh", carry=[".device", "dist"], timeout_s=540)
 # Files back from $OUT (at most 8): device-check.json (summary),
-# device-check.log, build.log, tests.json, tests.log, gpu-bench.json, torch.json.
+# device-check.log, build.log, tests.json, tests.log, gpu-bench.json,
+# second-pass.json, torch.json.
 #
 # Without a GPU (or without $OUT) it runs just the same and says why the
 # GPU parts were skipped: OUT defaults to bench/out/device-check.
@@ -292,6 +295,25 @@ if [ -f "$ADDON" ]; then
 else
   step_result gpu-bench failed 0 "not run: no addon"
 fi
+# 5a. Where backward's second pass is better folded or a kernel of its own
+# (the rule's constants in arelu_cuda.cu are estimates until this runs).
+if [ -f "$ADDON" ]; then
+  if run_step second-pass 90 node bench/gpu-second-pass.js --out "$OUT/second-pass.json" ${ARELU_SECOND_PASS_ARGS:-}; then
+    note=$(node -e '
+      const r = require(process.argv[1]);
+      if (r.skipped) { console.log(`skipped: ${r.skipped}`); process.exit(); }
+      const k = r.rows.map((x) => x.kernelOverFold);
+      const good = r.rows.filter((x) => x.autoUs <= 1.03 * Math.min(x.foldUs, x.kernelUs)).length;
+      console.log(`${r.rows.length} layouts; kernel/fold ${Math.min(...k).toFixed(2)}-${Math.max(...k).toFixed(2)}; the rule within 3% of the better form in ${good}`);
+    ' "$OUT/second-pass.json" 2>>"$LOG")
+    case $note in skipped:*) status=skipped ;; *) status=ok ;; esac
+    step_result second-pass "$status" "$LAST_SECONDS" "$note"
+  else
+    step_result second-pass failed "$LAST_SECONDS" "exit $LAST_RC (124: time limit)"
+  fi
+else
+  step_result second-pass failed 0 "not run: no addon"
+fi
 if run_step torch 80 env PYTHONUNBUFFERED=1 python3 bench/torch_baseline.py --out "$OUT/torch.json"; then
   note=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("skipped: " + r["skipped"] if "skipped" in r else "%d sizes on %s" % (len(r["rows"]), r.get("gpu")))' "$OUT/torch.json" 2>>"$LOG")
   case $note in skipped:*) status=skipped ;; *) status=ok ;; esac
@@ -342,6 +364,12 @@ if command -v node > /dev/null && [ -f "$OUT/gpu-bench.json" ]; then
     const ev = (r) => (r.forwardEvOfCopy ? `; events (async, queued): fwd ${(100 * r.forwardEvOfCopy).toFixed(1)}%, bwd ${(100 * r.backwardEvOfCopy).toFixed(1)}%` : "");
     for (const r of g.layouts) console.log(`${r.size} ${r.layout}: fwd ${(100 * r.forwardOfCopy).toFixed(1)}% of copy, bwd ${(100 * r.backwardOfCopy).toFixed(1)}%${ev(r)}`);
   ' "$OUT/gpu-bench.json" "$OUT/torch.json" 2>>"$LOG" | tee -a "$LOG"
+fi
+if command -v node > /dev/null && [ -f "$OUT/second-pass.json" ]; then
+  node -e '
+    const r = require(process.argv[1]);
+    for (const x of r.rows || []) console.log(`second pass ${x.name}: fold ${x.foldUs.toFixed(1)} us, kernel ${x.kernelUs.toFixed(1)} us, by the rule ${x.autoUs.toFixed(1)} us`);
+  ' "$OUT/second-pass.json" 2>>"$LOG" | tee -a "$LOG"
 fi
 log "done in ${TOTAL}s: $([ $FAILED = 0 ] && echo 'all steps passed' || echo 'some steps FAILED'); summary in $OUT/device-check.json"
 cat "$OUT/device-check.json"

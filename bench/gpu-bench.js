@@ -3,7 +3,7 @@
 // GPU benchmark of the CUDA path (run by bench/device-check.sh on the GPU
 // machine; runs anywhere and says so when no GPU is usable).
 //
-// Device-resident: forward and backward on DeviceBuffers, 16M..1G elements,
+// Device-resident: forward and backward on DeviceBuffers, 1M..1G elements,
 // in GB/s of bytes that must move (forward 8 B/element: x read, y written;
 // backward 12 B/element: x, dy read, dx written), against a device-to-device
 // copy (8 B/element) measured in the same process, same sizes. Each figure
@@ -15,7 +15,7 @@
 // Host arrays: Float32Array in and out, transfers included (upload x [and
 // dy], compute, download), beside the CPU path on the same arrays.
 //
-// Usage: node bench/gpu-bench.js [--sizes 16M,64M,256M,1G] [--host-sizes 16M,256M]
+// Usage: node bench/gpu-bench.js [--sizes 1M,16M,64M,256M,1G] [--host-sizes 16M,256M]
 //                                [--reps 7] [--calls 10] [--out file.json]
 const arelu = require('..');
 const { native } = require('../dist/native');
@@ -31,7 +31,7 @@ function fmtSize(n) {
 }
 
 function parseArgs(argv) {
-  const o = { sizes: '16M,64M,256M,1G', hostSizes: '16M,256M', reps: 7, calls: 10, out: null, layoutSize: '256M' };
+  const o = { sizes: '1M,16M,64M,256M,1G', hostSizes: '16M,256M', reps: 7, calls: 10, out: null, layoutSize: '256M' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i], v = () => argv[++i];
     if (a === '--sizes') o.sizes = v();
@@ -48,51 +48,7 @@ function parseArgs(argv) {
   return o;
 }
 
-const median = (a) => { const s = [...a].sort((x, y) => x - y); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
-const now = () => Number(process.hrtime.bigint()) / 1e9;
-
-// Median seconds per call of fn over reps batches of calls, each batch
-// closed by sync(); one warm-up batch first.
-function timeBatch(fn, sync, reps, calls) {
-  fn(); sync();
-  const per = [];
-  for (let r = 0; r < reps; r++) {
-    const t0 = now();
-    for (let c = 0; c < calls; c++) fn();
-    sync();
-    per.push((now() - t0) / calls);
-  }
-  return { median: median(per), min: Math.min(...per), max: Math.max(...per) };
-}
-
-// Median seconds per call from CUDA events recorded before and after each
-// batch of queued calls (the GPU's own clock; one warm-up batch first).
-function timeEvents(fn, reps, calls) {
-  fn();
-  native.cuda.synchronize(0);
-  const per = [];
-  for (let r = 0; r < reps; r++) {
-    const a = native.cuda.eventRecord(0);
-    for (let c = 0; c < calls; c++) fn();
-    const b = native.cuda.eventRecord(0);
-    per.push(native.cuda.eventElapsed(a, b) / 1e3 / calls);
-  }
-  native.cuda.synchronize(0);
-  return { median: median(per), min: Math.min(...per), max: Math.max(...per) };
-}
-
-// Random data without zeros (METHOD.md: zeros hide bugs and time
-// differently): 16M random values, then tiled by doubling copies.
-function fillRandom(a) {
-  let s = 0x9e3779b9 >>> 0;
-  const m = Math.min(a.length, 2 ** 24);
-  for (let i = 0; i < m; i++) {
-    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
-    a[i] = (s / 4294967296) * 8 - 4 + 1e-3;
-  }
-  for (let k = m; k < a.length; k *= 2) a.copyWithin(k, 0, Math.min(k, a.length - k));
-  return a;
-}
+const { timeBatch, timeEvents, fillRandom } = require('./lib/gpu-timing');
 
 function main() {
   const o = parseArgs(process.argv.slice(2));
