@@ -33,6 +33,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -521,6 +522,21 @@ int fail(cudaError_t e) {
   return static_cast<int>(e);
 }
 
+// Starts one of a device's helper threads (detached: they live as long as
+// the process). A thread the system refuses is reported as an allocation
+// failure (ERR_ARELU_CUDA, cudaErrorMemoryAllocation), not thrown.
+template <class Fn, class State>
+int start_thread(Fn fn, State* s, bool* started) {
+  if (*started) return 0;
+  try {
+    std::thread(fn, s).detach();
+  } catch (const std::system_error&) {
+    return static_cast<int>(cudaErrorMemoryAllocation);
+  }
+  *started = true;
+  return 0;
+}
+
 #define ARELU_TRY(expr)                        \
   do {                                         \
     const cudaError_t arelu_e_ = (expr);       \
@@ -1001,13 +1017,16 @@ void completer(DeviceState* s) {
 // completer. Called with s->mu held.
 int queue_job(DeviceState* s, Job* job) {
   cudaEvent_t ev = nullptr;
+  int started = 0;
   {
     std::lock_guard<std::mutex> l(s->cb_mu);
-    if (!s->cb_events.empty()) {
+    started = start_thread(completer, s, &s->cb_thread);
+    if (started == 0 && !s->cb_events.empty()) {
       ev = s->cb_events.back();
       s->cb_events.pop_back();
     }
   }
+  if (started != 0) return abandon(s, job, started);
   cudaError_t e = cudaSuccess;
   if (ev == nullptr) e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming | cudaEventBlockingSync);
   if (e == cudaSuccess) e = cudaEventRecord(ev, s->stream);
@@ -1016,10 +1035,6 @@ int queue_job(DeviceState* s, Job* job) {
     return abandon(s, job, fail(e));
   }
   std::lock_guard<std::mutex> l(s->cb_mu);
-  if (!s->cb_thread) {
-    std::thread(completer, s).detach();
-    s->cb_thread = true;
-  }
   s->cb_queue.emplace_back(ev, job);
   ++s->cb_busy;
   s->cb_cv.notify_all();
@@ -1323,10 +1338,7 @@ int download_staged(DeviceState* s, void* dst, const void* src, size_t bytes, Do
     std::lock_guard<std::mutex> l(s->st_mu);
     for (size_t i = 0; i < kStageSlots; ++i) s->st_free[i] = i;  // st_ticket is 0 until here
   }
-  if (!s->st_thread) {
-    std::thread(stager, s).detach();
-    s->st_thread = true;
-  }
+  if (int e = start_thread(stager, s, &s->st_thread)) return e;
   const size_t n = ceil_div(bytes, kStageSlotBytes);
   StageJob* job = new StageJob();
   job->s = s;
@@ -1384,10 +1396,8 @@ int download_staged(DeviceState* s, void* dst, const void* src, size_t bytes, Do
 
 int start_downloader(DeviceState* s) {
   if (s->dl_thread) return 0;
-  ARELU_TRY(cudaStreamCreateWithFlags(&s->copy_stream, cudaStreamNonBlocking));
-  std::thread(downloader, s).detach();
-  s->dl_thread = true;
-  return 0;
+  if (s->copy_stream == nullptr) ARELU_TRY(cudaStreamCreateWithFlags(&s->copy_stream, cudaStreamNonBlocking));
+  return start_thread(downloader, s, &s->dl_thread);
 }
 
 }  // namespace
