@@ -128,8 +128,8 @@ function main() {
         lr.backwardOfCopy = lr.backwardGBs / lr.copyGBs;
         lr.forwardEvMs = fEv.median * 1e3;
         lr.backwardEvMs = bEv.median * 1e3;
-        lr.forwardEvOfCopy = (8 * n / fEv.median) / (8 * n / copyEv.median);
-        lr.backwardEvOfCopy = (12 * n / bEv.median) / (8 * n / copyEv.median);
+        lr.forwardEvOfCopy = gbs(8 * n, fEv.median) / row.copyEvGBs;
+        lr.backwardEvOfCopy = gbs(12 * n, bEv.median) / row.copyEvGBs;
         report.layouts.push(lr);
         log(`  ${name}: forward ${lr.forwardGBs.toFixed(0)} GB/s (${(100 * lr.forwardOfCopy).toFixed(1)}%), backward ${lr.backwardGBs.toFixed(0)} GB/s (${(100 * lr.backwardOfCopy).toFixed(1)}%); events (async, queued): forward ${(100 * lr.forwardEvOfCopy).toFixed(1)}%, backward ${(100 * lr.backwardEvOfCopy).toFixed(1)}% of copy`);
       }
