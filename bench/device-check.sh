@@ -11,10 +11,13 @@
 #   3. builds the addon with CUDA for sm_90 (cmake directly, no cmake-js)
 #   4. runs the GPU tests (test/30.cuda.test.js), then every kernel plan
 #      under compute-sanitizer memcheck and racecheck (test/cuda-sanitize.js)
-#   5. runs the GPU benchmark (bench/gpu-bench.js), the second-pass study
-#      (bench/gpu-second-pass.js: folded or a kernel of its own, per layout)
-#      and the PyTorch composite AReLU baseline (bench/torch_baseline.py) on
-#      the same GPU
+#   5. runs the GPU benchmark (bench/gpu-bench.js), the study of the
+#      choices only a GPU settles (bench/gpu-plans.js: backward's second
+#      pass folded or a kernel, per-channel forward's plan, how a
+#      synchronous call waits) and the PyTorch composite AReLU baseline
+#      (bench/torch_baseline.py) on the same GPU
+#   5c. runs the CPU kernels' tests on this machine's CPU (AVX-512 where it
+#      has it: the core tests bit for bit against scalar, and the digest)
 #   6. writes everything as JSON (and logs) into $OUT; device-check.json is
 #      rewritten after every step, the tests log a line per test as they go
 #      (tests.log) and rewrite tests.json after each, and no test may run
@@ -34,7 +37,7 @@
 #   run(command="bash bench/device-check.sh", carry=[".device", "dist"], timeout_s=540)
 # Files back from $OUT (at most 8): device-check.json (summary),
 # device-check.log, build.log, tests.json, tests.log, gpu-bench.json,
-# second-pass.json, torch.json.
+# plans.json, torch.json.
 #
 # Without a GPU (or without $OUT) it runs just the same and says why the
 # GPU parts were skipped: OUT defaults to bench/out/device-check.
@@ -295,24 +298,27 @@ if [ -f "$ADDON" ]; then
 else
   step_result gpu-bench failed 0 "not run: no addon"
 fi
-# 5a. Where backward's second pass is better folded or a kernel of its own
-# (the rule's constants in arelu_cuda.cu are estimates until this runs).
+# 5a. The choices only a GPU can settle (bench/gpu-plans.js): backward's
+# second pass folded or a kernel of its own (the rule's constants in
+# arelu_cuda.cu are estimates until this runs), per-channel forward's plan,
+# and how a synchronous backward waits.
 if [ -f "$ADDON" ]; then
-  if run_step second-pass 90 node bench/gpu-second-pass.js --out "$OUT/second-pass.json" ${ARELU_SECOND_PASS_ARGS:-}; then
+  if run_step plans 120 node bench/gpu-plans.js --out "$OUT/plans.json" ${ARELU_PLANS_ARGS:-}; then
     note=$(node -e '
       const r = require(process.argv[1]);
       if (r.skipped) { console.log(`skipped: ${r.skipped}`); process.exit(); }
-      const k = r.rows.map((x) => x.kernelOverFold);
-      const good = r.rows.filter((x) => x.autoUs <= 1.03 * Math.min(x.foldUs, x.kernelUs)).length;
-      console.log(`${r.rows.length} layouts; kernel/fold ${Math.min(...k).toFixed(2)}-${Math.max(...k).toFixed(2)}; the rule within 3% of the better form in ${good}`);
-    ' "$OUT/second-pass.json" 2>>"$LOG")
+      const k = r.secondPass.map((x) => x.kernelOverFold);
+      const good = r.secondPass.filter((x) => x.autoUs <= 1.03 * Math.min(x.foldUs, x.kernelUs)).length;
+      const fw = r.forwardPlan.filter((x) => x.flatUs <= x.layoutUs).length;
+      console.log(`second pass: ${r.secondPass.length} layouts, kernel/fold ${Math.min(...k).toFixed(2)}-${Math.max(...k).toFixed(2)}, the rule within 3% of the better form in ${good}; forward: flat walk faster in ${fw} of ${r.forwardPlan.length}; sync backward: ${r.syncWait.length} sizes`);
+    ' "$OUT/plans.json" 2>>"$LOG")
     case $note in skipped:*) status=skipped ;; *) status=ok ;; esac
-    step_result second-pass "$status" "$LAST_SECONDS" "$note"
+    step_result plans "$status" "$LAST_SECONDS" "$note"
   else
-    step_result second-pass failed "$LAST_SECONDS" "exit $LAST_RC (124: time limit)"
+    step_result plans failed "$LAST_SECONDS" "exit $LAST_RC (124: time limit)"
   fi
 else
-  step_result second-pass failed 0 "not run: no addon"
+  step_result plans failed 0 "not run: no addon"
 fi
 if run_step torch 80 env PYTHONUNBUFFERED=1 python3 bench/torch_baseline.py --out "$OUT/torch.json"; then
   note=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("skipped: " + r["skipped"] if "skipped" in r else "%d sizes on %s" % (len(r["rows"]), r.get("gpu")))' "$OUT/torch.json" 2>>"$LOG")
@@ -344,6 +350,30 @@ for tool in memcheck racecheck; do
   fi
 done
 
+# 5c. The CPU kernels on this machine's own CPU (an AVX-512 Xeon on the
+# H200 machine; the development machine has no AVX-512): the C++ core tests
+# (every ISA the CPU supports, bit for bit against scalar and the float64
+# reference, and the cross-platform digest) and the JS CPU tests (every ISA,
+# forced), through the addon built above.
+s=$(date +%s)
+CORE=$ROOT/build-device-core
+if run_step cpu-core-build 90 bash -c "cmake -S . -B '$CORE' ${GEN[*]} -DCMAKE_BUILD_TYPE=Release -DARELU_BUILD_TESTS=ON -DARELU_CUDA=OFF \
+    -DCMAKE_JS_VERSION=device-check -DCMAKE_JS_INC='$ROOT/node_modules/node-api-headers/include' > /dev/null &&
+    cmake --build '$CORE' -j $(nproc) --target arelu_core_test > /dev/null" &&
+   run_step cpu-core 60 "$CORE/arelu_core_test"; then
+  note=$(grep -E "^ISAs supported here|^cross-platform digest|checks, [0-9]+ failures" "$LOG" | tail -3 | tr '\n' ';')
+  step_result cpu-core ok $(($(date +%s) - s)) "$note"
+else
+  step_result cpu-core failed $(($(date +%s) - s)) "exit $LAST_RC: see device-check.log"
+fi
+if [ -f "$ADDON" ] && [ -d node_modules/mocha ]; then
+  if run_step cpu-js 60 node node_modules/mocha/bin/mocha.js --no-config --timeout 60000 test/10.compute.test.js; then
+    step_result cpu-js ok "$LAST_SECONDS" "$(node -e 'console.log("ISAs " + require("./").info().isasSupported.join(", "))' 2>>"$LOG"); $(grep -E "^ +[0-9]+ passing" "$LOG" | tail -1 | tr -s ' ')"
+  else
+    step_result cpu-js failed "$LAST_SECONDS" "exit $LAST_RC: see device-check.log"
+  fi
+fi
+
 # 6. Summary: JSON, and a short table last in the output.
 TOTAL=$(($(date +%s) - T0))
 write_summary true
@@ -365,11 +395,14 @@ if command -v node > /dev/null && [ -f "$OUT/gpu-bench.json" ]; then
     for (const r of g.layouts) console.log(`${r.size} ${r.layout}: fwd ${(100 * r.forwardOfCopy).toFixed(1)}% of copy, bwd ${(100 * r.backwardOfCopy).toFixed(1)}%${ev(r)}`);
   ' "$OUT/gpu-bench.json" "$OUT/torch.json" 2>>"$LOG" | tee -a "$LOG"
 fi
-if command -v node > /dev/null && [ -f "$OUT/second-pass.json" ]; then
+if command -v node > /dev/null && [ -f "$OUT/plans.json" ]; then
   node -e '
     const r = require(process.argv[1]);
-    for (const x of r.rows || []) console.log(`second pass ${x.name}: fold ${x.foldUs.toFixed(1)} us, kernel ${x.kernelUs.toFixed(1)} us, by the rule ${x.autoUs.toFixed(1)} us`);
-  ' "$OUT/second-pass.json" 2>>"$LOG" | tee -a "$LOG"
+    const p = (v) => `${(100 * v).toFixed(1)}%`;
+    for (const x of r.secondPass || []) console.log(`second pass ${x.name}: fold ${x.foldUs.toFixed(1)} us, kernel ${x.kernelUs.toFixed(1)} us, by the rule ${x.autoUs.toFixed(1)} us`);
+    for (const x of r.forwardPlan || []) console.log(`forward ${x.name}: flat walk ${x.flatUs.toFixed(1)} us (${p(x.flatOfCopy)} of copy), layout plan ${x.layoutUs.toFixed(1)} us (${p(x.layoutOfCopy)})`);
+    for (const x of r.syncWait || []) console.log(`sync backward ${x.n}: polls ${x.pollUs.toFixed(1)} us (${p(x.pollOfCopy)}), sleeps ${x.completerUs.toFixed(1)} us (${p(x.completerOfCopy)}), no polling ${x.blockUs.toFixed(1)} us, queued ${x.queuedUs.toFixed(1)} us`);
+  ' "$OUT/plans.json" 2>>"$LOG" | tee -a "$LOG"
 fi
 log "done in ${TOTAL}s: $([ $FAILED = 0 ] && echo 'all steps passed' || echo 'some steps FAILED'); summary in $OUT/device-check.json"
 cat "$OUT/device-check.json"

@@ -196,7 +196,7 @@ describe('arelu.cuda without a usable GPU', function () {
 
 const DEV_LAYOUTS = [
   // [name, shape, channelAxis]: covers the flat, rows and cols plans with
-  // vector (16-byte) and scalar loads.
+  // vector (16-byte) and scalar loads, and per-channel forward's flat walk.
   ['scalar, length 1', [1], undefined],
   ['scalar, length 4097 (vector body + tail)', [4097], undefined],
   ['scalar, length 1000003', [1000003], undefined],
@@ -212,6 +212,8 @@ const DEV_LAYOUTS = [
   ['NHWC, C 2048 (cols, wide)', [48, 2048], 1],
   ['NCHW, inner 6 (cols, scalar)', [64, 5, 6], 1],
   ['NCHW, inner 8 (cols, vector)', [64, 4, 8], 1],
+  ['NCHW, inner 3, C 12 (forward: channels change inside a float4)', [64, 12, 3], 1],
+  ['NCHW, inner 5, C 4 (forward: channels change inside a float4)', [33, 4, 5], 1],
 ];
 
 function layoutOf(shape, axis) {
@@ -803,6 +805,41 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
         expect(copied[i].bits, `[${shape}] (${what})`).to.equal(direct[i].bits);
         expect(direct[i].bits).to.match(/^[0-9a-f]+$/);
       });
+    });
+  });
+
+  describe('per-channel forward plans', function () {
+    // The flat walk (default where a layout's float4s fit: aligned, a
+    // period of channels * inner that is a multiple of 4) against the
+    // layout's own plan (rows or cols, ARELU_CUDA_FWD_PLAN=layout): inner
+    // runs of 1 (NHWC), 3 and 5 (channels change inside a float4), 20,
+    // 256 and 9000; periods shorter and longer than the grid stride; and
+    // a layout that keeps the layout's plan (a period of 21). Device
+    // buffers are always aligned.
+    const SHAPES = [
+      [[40, 5, 5, 8], 3], [[48, 2048], 1], [[64, 12, 3], 1], [[33, 4, 5], 1], [[7, 5, 20], 1],
+      [[3, 4, 16, 16], 1], [[2, 2, 9000], 1], [[2, 300, 3, 7], 1], [[1, 4096, 1], 1],
+      [[64, 7, 3], 1], [[5, 7, 20], 2],
+    ];
+    const BODY = `
+      const crypto = require('crypto');
+      const out = [];
+      for (const [shape, axis] of ${JSON.stringify(SHAPES)}) {
+        const n = shape.reduce((a, b) => a * b, 1), C = shape[axis];
+        const params = { alpha: Float32Array.from({ length: C }, () => rnd()), beta: Float32Array.from({ length: C }, () => rnd() * 4 - 2) };
+        const xd = arelu.cuda.upload(Float32Array.from({ length: n }, () => rnd() * 8 - 4));
+        const yd = arelu.cuda.upload(new Float32Array(n).fill(NaN));
+        arelu.forward(xd, params, { shape, channelAxis: axis, out: yd });
+        const y = yd.download();
+        xd.free(); yd.free();
+        out.push(crypto.createHash('sha256').update(Buffer.from(y.buffer, y.byteOffset, y.byteLength)).digest('hex'));
+      }
+      print(out);`;
+
+    it('the flat walk gives the bits of the layout plans (rows, cols) on every layout', function () {
+      const flat = inChild(BODY, {}), layout = inChild(BODY, { ARELU_CUDA_FWD_PLAN: 'layout' });
+      expect(flat).to.have.length(SHAPES.length);
+      flat.forEach((hash, i) => expect(hash, `[${SHAPES[i][0]}], channelAxis ${SHAPES[i][1]}`).to.equal(layout[i]));
     });
   });
 

@@ -1,6 +1,6 @@
 'use strict';
 // Timing helpers of the GPU benchmarks (bench/gpu-bench.js,
-// bench/gpu-second-pass.js): batches of calls timed on the host clock or
+// bench/gpu-plans.js): batches of calls timed on the host clock or
 // with CUDA events, and random data without zeros.
 const { native } = require('../../dist/native');
 

@@ -9,6 +9,8 @@
 //   rows  per-channel with a long inner run (NCHW, inner >= 128): each (outer, channel)
 //         row is cut into chunks of kChunk elements; a warp owns a chunk,
 //         so its coefficients are uniform; one partial per chunk.
+//   per   per-channel forward (no sums), when its float4s fit the layout:
+//         a flat grid-stride walk, each thread tracking its channel.
 //   cols  per-channel with a short inner run (NHWC): the array is a matrix
 //         of `outer` rows by P = channels * inner columns; a thread owns a
 //         column (or 4), walks down a band of rows, and the block reduces
@@ -61,7 +63,7 @@ constexpr size_t kRowMin = 128;         // inner >= this: rows plan
 constexpr size_t kItemsPerSm = 8;       // cols plan: block items per SM to aim for
 constexpr size_t kBandMax = 1024;       // cols plan: rows per band, at most
 
-enum Mode : int { kFlat = 0, kRows = 1, kCols = 2 };
+enum Mode : int { kFlat = 0, kRows = 1, kCols = 2, kPer = 3 };
 
 struct RArgs {
   const double2* partial;
@@ -346,9 +348,72 @@ __device__ void cols_body(const KArgs& k) {
   }
 }
 
+// --- per: per-channel forward as a flat walk ------------------------------------------
+// Forward has no sums, so a per-channel forward can walk the array as flat
+// does (every thread a float4 per grid stride, kUnroll loads in flight),
+// whatever the layout. Each thread keeps its position in the period
+// (channels * inner elements, a multiple of 4) as (channel c, offset r in
+// the inner run) and moves it by the grid stride without a division; the
+// four elements of a float4 are at offsets r..r+3, inside one period.
+// Coefficients come through the read-only cache (a few KB per layer).
+__device__ void per_body(const KArgs& k) {
+  const size_t tid = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const size_t nth = size_t(gridDim.x) * blockDim.x;
+  const size_t nv = k.n / 4;  // n is a multiple of the period, so of 4
+  const unsigned inner = static_cast<unsigned>(k.inner), C = static_cast<unsigned>(k.channels);
+  const size_t p0 = (4 * tid) % k.period, step = (4 * nth) % k.period;
+  unsigned c = static_cast<unsigned>(p0 / inner), r = static_cast<unsigned>(p0 % inner);
+  const unsigned sq = static_cast<unsigned>(step / inner), sr = static_cast<unsigned>(step % inner);
+  const float4* x4 = reinterpret_cast<const float4*>(k.x);
+  for (size_t v0 = tid; v0 < nv; v0 += nth * kUnroll) {
+    float4 xv[kUnroll];
+    unsigned cu[kUnroll], ru[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const size_t v = v0 + u * nth;
+      if (v < nv) xv[u] = __ldg(x4 + v);
+      cu[u] = c;
+      ru[u] = r;
+      // (c, r) += (sq, sr): c < C and sq < C, so one wrap of each suffices.
+      r += sr;
+      c += sq;
+      if (r >= inner) {
+        r -= inner;
+        ++c;
+      }
+      if (c >= C) c -= C;
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const size_t v = v0 + u * nth;
+      if (v < nv) {
+        float a[4], b[4];
+        unsigned cc = cu[u], rr = ru[u];
+#pragma unroll
+        for (int l = 0; l < 4; ++l) {
+          const Coeffs* co = k.coeffs + cc;
+          a[l] = __ldg(&co->a);
+          b[l] = __ldg(&co->b);
+          if (++rr == inner) {  // never past the last channel: r + 3 < period
+            rr = 0;
+            ++cc;
+          }
+        }
+        float4 o;
+        o.x = arelu::forward_elem(xv[u].x, a[0], b[0]);
+        o.y = arelu::forward_elem(xv[u].y, a[1], b[1]);
+        o.z = arelu::forward_elem(xv[u].z, a[2], b[2]);
+        o.w = arelu::forward_elem(xv[u].w, a[3], b[3]);
+        reinterpret_cast<float4*>(k.out)[v] = o;
+      }
+    }
+  }
+}
+
 template <bool kBwd, int kMode, int kVec>
 __device__ __forceinline__ void body(const KArgs& k) {
   if (kMode == kFlat) flat_body<kBwd, kVec>(k);
+  else if (kMode == kPer) per_body(k);
   else if (kMode == kRows) rows_body<kBwd, kVec>(k);
   else cols_body<kBwd, kVec>(k);
 }
@@ -795,6 +860,18 @@ size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
+// Per-channel forward: the flat walk (kPer) where its float4s fit the
+// layout (aligned, period a multiple of 4), else the layout's plan (rows or
+// cols, as backward). ARELU_CUDA_FWD_PLAN=layout forces the layout's plan
+// (for tests and the benchmark; the same bits either way), read once.
+bool forward_plan_flat() {
+  static const bool layout = [] {
+    const char* e = std::getenv("ARELU_CUDA_FWD_PLAN");
+    return e != nullptr && std::strcmp(e, "layout") == 0;
+  }();
+  return !layout;
+}
+
 struct Plan {
   Mode mode = kFlat;
   int vec = 1;
@@ -804,7 +881,7 @@ struct Plan {
 
 // The plan depends on the layout and the device's SM count only, so a call's
 // summation order is the same on every run on a device.
-Plan make_plan(KArgs& k, int sm_count) {
+Plan make_plan(KArgs& k, int sm_count, bool fwd) {
   Plan p;
   const bool al = aligned16(k.x) && aligned16(k.out) && (k.g == nullptr || aligned16(k.g));
   if (k.channels == 1) {
@@ -814,6 +891,13 @@ Plan make_plan(KArgs& k, int sm_count) {
     return p;
   }
   const size_t period = k.channels * k.inner, outer = k.n / period;
+  if (fwd && al && period % 4 == 0 && period <= 0xffffffffu && forward_plan_flat()) {
+    p.mode = kPer;
+    p.vec = 4;
+    k.period = period;
+    p.work = k.n / 4;
+    return p;
+  }
   if (k.inner >= kRowMin) {
     p.mode = kRows;
     p.vec = al && k.inner % 4 == 0 ? 4 : 1;
@@ -881,15 +965,22 @@ int second_pass_mode() {  // 0: by size, 1: always folded, 2: always a kernel
 // the core between polls) for up to kSpinMicros, and sleeps only for work
 // that runs longer; a job with nothing to report (the ring space of a
 // per-channel forward) is waited for asleep.
-// ARELU_CUDA_EVENT_WAIT=block: no polling (for measurement).
+// A synchronous call's own thread then polls its job's flag the same way
+// before it sleeps (wait_for), so it does not pay a second wake-up.
+// ARELU_CUDA_EVENT_WAIT (for measurement): "block", no polling at all;
+// "completer", only the completer polls (the calling thread sleeps).
 constexpr int kSpinMicros = 200;
-int spin_micros() {
-  static const int us = [] {
+int event_wait_mode() {  // 0: both poll, 1: only the completer, 2: neither
+  static const int m = [] {
     const char* e = std::getenv("ARELU_CUDA_EVENT_WAIT");
-    return e != nullptr && std::strcmp(e, "block") == 0 ? 0 : kSpinMicros;
+    if (e != nullptr && std::strcmp(e, "block") == 0) return 2;
+    if (e != nullptr && std::strcmp(e, "completer") == 0) return 1;
+    return 0;
   }();
-  return us;
+  return m;
 }
+int spin_micros() { return event_wait_mode() == 2 ? 0 : kSpinMicros; }
+int caller_spin_micros() { return event_wait_mode() == 0 ? kSpinMicros : 0; }
 
 cudaError_t wait_event(cudaEvent_t ev, bool poll) {
   const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(poll ? spin_micros() : 0);
@@ -929,6 +1020,7 @@ bool fold_second_pass(size_t per, size_t channels) {
 template <bool kBwd>
 KernelFn kernel_for(const Plan& p) {
 #define ARELU_K(M, V) (kBwd ? &arelu_backward_kernel<M, V> : &arelu_forward_kernel<M, V>)
+  if (!kBwd && p.mode == kPer) return &arelu_forward_kernel<kPer, 4>;
   switch (p.mode * 2 + (p.vec == 4 ? 1 : 0)) {
     case 0: return ARELU_K(kFlat, 1);
     case 1: return ARELU_K(kFlat, 4);
@@ -943,7 +1035,7 @@ KernelFn kernel_for(const Plan& p) {
 unsigned grid_for(DeviceState* s, const Plan& p, KernelFn fn) {
   const size_t cap = size_t(s->sm_count) * blocks_per_sm(s, fn);
   size_t need;
-  if (p.mode == kFlat) need = ceil_div(p.work, size_t(kThreads) * kUnroll);
+  if (p.mode == kFlat || p.mode == kPer) need = ceil_div(p.work, size_t(kThreads) * kUnroll);
   else if (p.mode == kRows) need = ceil_div(p.work, kWarps);
   else need = p.work;
   return static_cast<unsigned>(std::max<size_t>(1, std::min(cap, need)));
@@ -1079,7 +1171,7 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
     return 0;
   }
   if (l.n == 0) return 0;
-  const Plan p = make_plan(k, s->sm_count);
+  const Plan p = make_plan(k, s->sm_count, !kBwd);
   if (per_channel) {
     ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->coeffs, &s->coeffs_cap, l.channels)));
     ARELU_TRY(cudaMemcpyAsync(s->coeffs, hco, coeff_bytes, cudaMemcpyHostToDevice, s->stream));
@@ -1150,6 +1242,7 @@ struct Waiter {
   std::condition_variable cv;
   bool done = false;
   int status = 0;
+  std::atomic<bool> flag{false};  // done, for the caller's polling (status written before it)
   std::atomic<int> refs{2};  // the waiting thread and the job
   void unref() {
     if (refs.fetch_sub(1) == 1) delete this;
@@ -1162,6 +1255,7 @@ void on_waiter(int status, void* user) {
     std::lock_guard<std::mutex> l(w->m);
     w->status = status;
     w->done = true;
+    w->flag.store(true, std::memory_order_release);
     w->cv.notify_all();
   }
   w->unref();
@@ -1171,6 +1265,14 @@ void on_waiter(int status, void* user) {
 // completer still finishes) when the device dies meanwhile.
 int wait_for(DeviceState* s, Waiter* w) {
   int status = 0;
+  // First poll the flag for up to caller_spin_micros (yielding), as the
+  // completer polls the event: a short call then returns without a sleep
+  // and a wake-up.
+  if (const int us = caller_spin_micros()) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+    while (!w->flag.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until)
+      std::this_thread::yield();
+  }
   for (;;) {
     std::unique_lock<std::mutex> l(w->m);
     if (wait_ms(w->cv, l, 100, [&] { return w->done; })) {
