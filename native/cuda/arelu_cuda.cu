@@ -80,6 +80,8 @@ struct KArgs {
   float* out;
   size_t n, channels, inner;
   const Coeffs* coeffs;  // device array (rows, cols)
+  const float* ca;       // per: a and b per channel, two arrays in device memory
+  const float* cb;
   Coeffs c0;             // flat
   double2* partial;      // backward: channel-major partial sums
   // rows
@@ -255,9 +257,10 @@ __device__ void rows_body(const KArgs& k) {
 // --- cols: per-channel, short inner runs -------------------------------------------
 template <bool kBwd, int kVec>
 __device__ void cols_body(const KArgs& k) {
-  // Fewer loads in flight per thread with 16-byte columns (their 8 float64
-  // sums take 16 registers): more resident blocks instead (kBwdMinBlocks).
-  constexpr int kU = kVec == 4 ? 2 : kUnroll;
+  // Backward: fewer loads in flight per thread with 16-byte columns (their
+  // 8 float64 sums take 16 registers): more resident blocks instead
+  // (kBwdMinBlocks). Forward has no sums.
+  constexpr int kU = kBwd && kVec == 4 ? 2 : kUnroll;
   __shared__ double2 red[kThreads * kVec];
   const size_t tx = threadIdx.x % k.tx, ty = threadIdx.x / k.tx;
   for (size_t item = blockIdx.x; item < k.nbands * k.ntiles; item += gridDim.x) {
@@ -355,7 +358,35 @@ __device__ void cols_body(const KArgs& k) {
 // (channels * inner elements, a multiple of 4) as (channel c, offset r in
 // the inner run) and moves it by the grid stride without a division; the
 // four elements of a float4 are at offsets r..r+3, inside one period.
-// Coefficients come through the read-only cache (a few KB per layer).
+// Coefficients come as two float arrays (k.ca, k.cb: a and b per channel,
+// 16-byte aligned) through the read-only cache: one float4 of each for
+// NHWC (inner 1: the float4's channels are c..c+3, c a multiple of 4), one
+// float of each where inner is a multiple of 4 (one channel per float4),
+// else one per element.
+__device__ __forceinline__ void per_coeffs(const KArgs& k, unsigned c, unsigned r, unsigned inner, float* a,
+                                           float* b) {
+  if (inner == 1) {
+    const float4 a4 = __ldg(reinterpret_cast<const float4*>(k.ca) + c / 4);
+    const float4 b4 = __ldg(reinterpret_cast<const float4*>(k.cb) + c / 4);
+    a[0] = a4.x, a[1] = a4.y, a[2] = a4.z, a[3] = a4.w;
+    b[0] = b4.x, b[1] = b4.y, b[2] = b4.z, b[3] = b4.w;
+  } else if (inner % 4 == 0) {
+    const float a1 = __ldg(k.ca + c), b1 = __ldg(k.cb + c);
+#pragma unroll
+    for (int l = 0; l < 4; ++l) a[l] = a1, b[l] = b1;
+  } else {
+#pragma unroll
+    for (int l = 0; l < 4; ++l) {
+      a[l] = __ldg(k.ca + c);
+      b[l] = __ldg(k.cb + c);
+      if (++r == inner) {  // never past the last channel: the float4 ends inside the period
+        r = 0;
+        ++c;
+      }
+    }
+  }
+}
+
 __device__ void per_body(const KArgs& k) {
   const size_t tid = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const size_t nth = size_t(gridDim.x) * blockDim.x;
@@ -388,17 +419,7 @@ __device__ void per_body(const KArgs& k) {
       const size_t v = v0 + u * nth;
       if (v < nv) {
         float a[4], b[4];
-        unsigned cc = cu[u], rr = ru[u];
-#pragma unroll
-        for (int l = 0; l < 4; ++l) {
-          const Coeffs* co = k.coeffs + cc;
-          a[l] = __ldg(&co->a);
-          b[l] = __ldg(&co->b);
-          if (++rr == inner) {  // never past the last channel: r + 3 < period
-            rr = 0;
-            ++cc;
-          }
-        }
+        per_coeffs(k, cu[u], ru[u], inner, a, b);
         float4 o;
         o.x = arelu::forward_elem(xv[u].x, a[0], b[0]);
         o.y = arelu::forward_elem(xv[u].y, a[1], b[1]);
@@ -1157,8 +1178,25 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
   }
   Coeffs* hco = reinterpret_cast<Coeffs*>(host);
   double* hsums = reinterpret_cast<double*>(host + ((coeff_bytes + 15) & ~size_t(15)));
-  if (per_channel)
-    for (size_t c = 0; c < l.channels; ++c) hco[c] = arelu::make_coeffs(alpha[c], beta[c]);
+  // The per plan (per-channel forward) takes a and b as two float arrays of
+  // cs floats each (16-byte aligned), in the space of the Coeffs array
+  // (8 * cs <= 24 * channels for channels >= 2); the others take Coeffs.
+  Plan p;
+  if (l.n > 0) p = make_plan(k, s->sm_count, !kBwd);
+  const bool soa = p.mode == kPer;
+  const size_t cs = (l.channels + 3) & ~size_t(3);
+  if (per_channel) {
+    float* ha = reinterpret_cast<float*>(host);
+    for (size_t c = 0; c < l.channels; ++c) {
+      const Coeffs co = arelu::make_coeffs(alpha[c], beta[c]);
+      if (soa) {
+        ha[c] = co.a;
+        ha[cs + c] = co.b;
+      } else {
+        hco[c] = co;
+      }
+    }
+  }
   if (kBwd && l.n == 0) {
     // Nothing to sum: the results are known on the host. Written straight
     // into the ring slot; the job copies them out in stream order.
@@ -1171,11 +1209,16 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
     return 0;
   }
   if (l.n == 0) return 0;
-  const Plan p = make_plan(k, s->sm_count, !kBwd);
   if (per_channel) {
     ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->coeffs, &s->coeffs_cap, l.channels)));
-    ARELU_TRY(cudaMemcpyAsync(s->coeffs, hco, coeff_bytes, cudaMemcpyHostToDevice, s->stream));
-    k.coeffs = s->coeffs;
+    ARELU_TRY(cudaMemcpyAsync(s->coeffs, host, soa ? 2 * cs * sizeof(float) : coeff_bytes, cudaMemcpyHostToDevice,
+                              s->stream));
+    if (soa) {
+      k.ca = reinterpret_cast<const float*>(s->coeffs);
+      k.cb = k.ca + cs;
+    } else {
+      k.coeffs = s->coeffs;
+    }
   }
   const KernelFn fn = kernel_for<kBwd>(p);
   const unsigned grid = grid_for(s, p, fn);
