@@ -8,6 +8,9 @@
 # channels, INNER elements after the channel axis, THREADS (default 1).
 # AB_OP=forward times cpu_forward instead of cpu_backward; AB_CXXFLAGS adds
 # compiler flags to both builds, AB_NEW_CXXFLAGS to the new one only;
+# OLD_REV "-" with AB_OLD_TREE=DIR takes DIR/native/core as the old build,
+# NEW_REV "-" with AB_NEW_TREE=DIR the new one (for a machine without the
+# repository's history);
 # AB_SEPARATE=K times each build in its own process, K alternations (for
 # thread counts above 1). Without it, each layout runs in two processes,
 # one per load order, and the two ratios' geometric mean is printed.
@@ -30,9 +33,15 @@ mkso() {  # mkso TREE OUT.so [EXTRA_FLAGS]
   mkcore "$1" "$2" "$tmp" "${AB_CXXFLAGS:-} ${3:-}"
 }
 mkdir -p "$tmp/old"
-git -C "$root" archive "$old" native/core | tar -x -C "$tmp/old"
+if [ "$old" = - ] && [ -n "${AB_OLD_TREE:-}" ]; then
+  cp -r "$AB_OLD_TREE/native" "$tmp/old/"  # a tree without git (the GPU machine)
+else
+  git -C "$root" archive "$old" native/core | tar -x -C "$tmp/old"
+fi
 mkso "$tmp/old" "$tmp/old.so"
-if [ -n "$new" ]; then
+if [ "$new" = - ] && [ -n "${AB_NEW_TREE:-}" ]; then
+  mkso "$AB_NEW_TREE" "$tmp/new.so" "${AB_NEW_CXXFLAGS:-}"
+elif [ -n "$new" ]; then
   mkdir -p "$tmp/new"
   git -C "$root" archive "$new" native/core | tar -x -C "$tmp/new"
   mkso "$tmp/new" "$tmp/new.so" "${AB_NEW_CXXFLAGS:-}"

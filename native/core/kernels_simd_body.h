@@ -356,10 +356,72 @@ inline void varying_block(const float* x, const float* g, float* dx, size_t n, s
     }
 }
 
+// Rows of S = 4 to 6 slot vectors that follow each other, with 16-float
+// vectors (AVX-512): super-rows of 64, 80 or 96 slots, i.e. periods
+// (channels x inner) that divide one of them, as NHWC with 2-64 channels
+// (a power of two), 3, 5, 6, 12, 24, 48 or 96. Every slot's float64
+// accumulators (4S vectors) stay in registers for all the rows, which then
+// stream as one array, as in the scalar-parameter kernel. Each slot still
+// takes its rows in order: the same bits as the row blocks. With 4 slot
+// vectors the coefficients stay in registers too; with more they are read
+// again per row (from L1), to leave registers for the accumulators. On
+// the Xeon of the GPU machine, one thread, against the row blocks: 64
+// channels 0.69-0.76x the time at 16K-64K, 0.88 at 256K, 0.93 at 1M; 3, 5,
+// 48 and 96 channels 0.69-0.72x at 80K-96K; two threads 0.53-0.66x; about
+// the scalar-parameter kernel's time (bench/RESULTS.md, "Tenth session").
+// With 8-float vectors (AVX2, NEON) 64 slots would need 32 accumulator
+// registers; rows one after the other with the accumulators in L1 instead
+// were 1.2-1.3x slower on the AMD VM.
+template <class V, int S>
+inline void varying_in_registers(const float* x, const float* g, float* dx, size_t rows, const float* pa,
+                                 const float* pb, double* acc_a, double* acc_b) {
+  constexpr int H = V::W / 2;
+  constexpr bool kCoefRegs = S <= 4;
+  typename V::D a[2 * S], b[2 * S];
+  typename V::F va[kCoefRegs ? S : 1], vb[kCoefRegs ? S : 1];
+  for (int s = 0; s < S; ++s) {
+    a[2 * s] = V::loadd(acc_a + s * V::W);
+    a[2 * s + 1] = V::loadd(acc_a + s * V::W + H);
+    b[2 * s] = V::loadd(acc_b + s * V::W);
+    b[2 * s + 1] = V::loadd(acc_b + s * V::W + H);
+    if constexpr (kCoefRegs) {
+      va[s] = V::load(pa + s * V::W);
+      vb[s] = V::load(pb + s * V::W);
+    }
+  }
+  for (size_t r = 0; r < rows; ++r) {
+    const size_t e0 = r * S * V::W;
+    for (int s = 0; s < S; ++s) {
+      const size_t e = e0 + s * V::W;
+      prefetch_inputs(x + e, g + e);
+      const typename V::F xv = V::load(x + e), gv = V::load(g + e);
+      add_terms<V>(x + e, g + e, a[2 * s], b[2 * s]);
+      add_terms<V>(x + e + H, g + e + H, a[2 * s + 1], b[2 * s + 1]);
+      if constexpr (kCoefRegs)
+        V::store(dx + e, V::dx(xv, gv, va[s], vb[s]));
+      else
+        V::store(dx + e, V::dx(xv, gv, V::load(pa + s * V::W), V::load(pb + s * V::W)));
+    }
+  }
+  for (int s = 0; s < S; ++s) {
+    V::stored(acc_a + s * V::W, a[2 * s]);
+    V::stored(acc_a + s * V::W + H, a[2 * s + 1]);
+    V::stored(acc_b + s * V::W, b[2 * s]);
+    V::stored(acc_b + s * V::W + H, b[2 * s + 1]);
+  }
+}
+
 template <class V>
 void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t runs, size_t run_step,
                       size_t rows, size_t stride, const float* pa, const float* pb, double* acc_a,
                       double* acc_b, bool from_memory) {
+  if constexpr (V::W == 16) {
+    if (runs == 1 && stride == n) {
+      if (n == 4 * V::W) return varying_in_registers<V, 4>(x, g, dx, rows, pa, pb, acc_a, acc_b);
+      if (n == 5 * V::W) return varying_in_registers<V, 5>(x, g, dx, rows, pa, pb, acc_a, acc_b);
+      if (n == 6 * V::W) return varying_in_registers<V, 6>(x, g, dx, rows, pa, pb, acc_a, acc_b);
+    }
+  }
   const size_t block = row_block(stride);
   const bool next_block = from_memory && stride * sizeof(float) < 2048;
   for (size_t r0 = 0; r0 < rows; r0 += block) {

@@ -39,7 +39,7 @@ int main() {
     for (size_t i = 0; i < n; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_u dx i=%zu\n", i); }
     checks += 2; if ((!samed(s1[0], s2[0]) || !samed(s1[1], s2[1])) && bad++ < 5) printf("bwd_u sums n=%zu %.17g %.17g vs %.17g %.17g\n", n, s1[0], s1[1], s2[0], s2[1]);
     // varying: rows of `slots` slots
-    size_t slots = 16 * (1 + trial % 5) + (trial % 4 == 0 ? 3 : 0), rows = slots ? n / slots : 0;
+    size_t slots = 16 * (1 + trial % 6) + (trial % 4 == 0 ? 3 : 0), rows = slots ? n / slots : 0;
     if (rows > 0) {
       std::vector<double> a1(slots), b1(slots), a2(slots), b2(slots);
       S.backward_varying(x.data(), g.data(), d1.data(), slots, 1, 0, rows, slots, pa.data(), pb.data(), a1.data(), b1.data(), trial % 2 == 0);
