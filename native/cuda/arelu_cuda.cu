@@ -391,6 +391,7 @@ __device__ void per_body(const KArgs& k) {
   const size_t tid = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const size_t nth = size_t(gridDim.x) * blockDim.x;
   const size_t nv = k.n / 4;  // n is a multiple of the period, so of 4
+  // period < 2^31 (make_plan): c + sq + 1 and r + sr stay below 2^32.
   const unsigned inner = static_cast<unsigned>(k.inner), C = static_cast<unsigned>(k.channels);
   const size_t p0 = (4 * tid) % k.period, step = (4 * nth) % k.period;
   unsigned c = static_cast<unsigned>(p0 / inner), r = static_cast<unsigned>(p0 % inner);
@@ -912,7 +913,7 @@ Plan make_plan(KArgs& k, int sm_count, bool fwd) {
     return p;
   }
   const size_t period = k.channels * k.inner, outer = k.n / period;
-  if (fwd && al && period % 4 == 0 && period <= 0xffffffffu && forward_plan_flat()) {
+  if (fwd && al && period % 4 == 0 && period < (size_t(1) << 31) && forward_plan_flat()) {
     p.mode = kPer;
     p.vec = 4;
     k.period = period;
