@@ -445,6 +445,28 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
       });
     }
 
+    it('per-channel coefficients: repeated, changed in place, and of other channel counts in between', function () {
+      // The device keeps the last per-channel call's coefficients and
+      // skips their copy when the next call's parameter bits are the same:
+      // every call below must still see its own parameters.
+      const SHAPES = [[[16, 5, 5, 8], 3], [[6, 8, 3], 1], [[4, 8, 130], 1], [[16, 5, 5, 16], 3], [[64, 7, 3], 1], [[16, 5, 5, 8], 3]];
+      const alpha = new Float32Array(16), beta = new Float32Array(16);
+      const fill = (a, b) => { for (let c = 0; c < a.length; c++) { a[c] = 1.2 * h.random() - 0.1; b[c] = 6 * h.random() - 3; } };
+      for (const [shape, axis] of SHAPES) {
+        const n = shape.reduce((u, v) => u * v, 1);
+        const { channels, inner } = layoutOf(shape, axis);
+        const a = alpha.subarray(0, channels), b = beta.subarray(0, channels);
+        const x = h.randomArray(n), dy = h.randomArray(n), opts = { shape, channelAxis: axis };
+        fill(a, b);
+        checkOnGpu(x, dy, { alpha: a, beta: b }, opts, channels, inner);
+        checkOnGpu(x, dy, { alpha: a, beta: b }, opts, channels, inner);  // the same bits: no copy
+        a[channels - 1] = 0.5 * a[channels - 1] + 0.25;  // one channel changed in place
+        checkOnGpu(x, dy, { alpha: a, beta: b }, opts, channels, inner);
+        b[0] = -b[0];
+        checkOnGpu(x, dy, { alpha: Float32Array.from(a), beta: Float32Array.from(b) }, opts, channels, inner);
+      }
+    });
+
     it('every SPEC §1 edge case of x, g and the parameters', function () {
       const nx = h.EDGE_X.length, ng = h.EDGE_G.length;
       const x = new Float32Array(nx * ng), dy = new Float32Array(nx * ng);

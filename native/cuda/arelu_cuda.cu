@@ -671,8 +671,17 @@ struct DeviceState {
   std::unordered_map<const void*, int> occupancy;
   double2* partial = nullptr;
   size_t partial_cap = 0;  // elements
-  Coeffs* coeffs = nullptr;
+  Coeffs* coeffs = nullptr;     // per-channel coefficients (rows, cols plans)
   size_t coeffs_cap = 0;
+  float* coeffs_ab = nullptr;   // a, then b, per channel (per plan)
+  size_t coeffs_ab_cap = 0;     // floats
+  // Per-channel coefficients on the host, from the parameter bits of the
+  // last per-channel call (make_coeffs runs an exp per channel), and the
+  // bits each device array holds (empty: unknown): a call with the same
+  // parameters as the one before it queues no copy.
+  std::vector<uint32_t> co_key;  // alpha's bits, then beta's, of co_host
+  std::vector<Coeffs> co_host;
+  std::vector<uint32_t> dev_key[2];  // of coeffs, of coeffs_ab
   double* d_sums = nullptr;
   size_t sums_cap = 0;
   unsigned* done_counter = nullptr;  // zero between backward launches
@@ -1155,6 +1164,31 @@ int queue_job(DeviceState* s, Job* job) {
   return 0;
 }
 
+// The coefficients of every channel, from s->co_host when the last
+// per-channel call had the same parameter bits. Called with s->mu held.
+const Coeffs* host_coeffs(DeviceState* s, size_t channels, const float* alpha, const float* beta) {
+  const size_t bytes = channels * sizeof(float);
+  if (s->co_host.size() == channels && std::memcmp(s->co_key.data(), alpha, bytes) == 0 &&
+      std::memcmp(s->co_key.data() + channels, beta, bytes) == 0)
+    return s->co_host.data();
+  s->co_key.resize(2 * channels);
+  s->co_host.resize(channels);
+  std::memcpy(s->co_key.data(), alpha, bytes);
+  std::memcpy(s->co_key.data() + channels, beta, bytes);
+  for (size_t c = 0; c < channels; ++c) s->co_host[c] = arelu::make_coeffs(alpha[c], beta[c]);
+  return s->co_host.data();
+}
+
+// grow_device for a coefficient array: growing replaces the array, whose
+// contents are then unknown.
+template <class T>
+int grow_coeffs(DeviceState* s, T** p, size_t* cap, size_t need, std::vector<uint32_t>& key) {
+  const T* before = *p;
+  if (int e = grow_device(s, p, cap, need)) return e;
+  if (*p != before) key.clear();
+  return 0;
+}
+
 // Enqueues the first pass, and for backward the second pass and the copy
 // of the sums into the ring (job->sums_src). Called with s->mu held; on
 // success the caller queues the job (queue_job).
@@ -1171,51 +1205,61 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
   k.inner = l.channels == 1 ? 1 : l.inner;
   k.c0 = arelu::make_coeffs(alpha[0], beta[0]);
   const bool per_channel = l.channels > 1;
-  const size_t coeff_bytes = per_channel ? l.channels * sizeof(Coeffs) : 0;
-  const size_t sums_bytes = kBwd ? 2 * l.channels * sizeof(double) : 0;
-  char* host = nullptr;
-  if (coeff_bytes + sums_bytes > 0) {
-    if (int e = ring_reserve(s, ((coeff_bytes + 15) & ~size_t(15)) + sums_bytes, &host, &job->ring_end)) return e;
-  }
-  Coeffs* hco = reinterpret_cast<Coeffs*>(host);
-  double* hsums = reinterpret_cast<double*>(host + ((coeff_bytes + 15) & ~size_t(15)));
+  const Coeffs* co = per_channel ? host_coeffs(s, l.channels, alpha, beta) : nullptr;
   // The per plan (per-channel forward) takes a and b as two float arrays of
-  // cs floats each (16-byte aligned), in the space of the Coeffs array
-  // (8 * cs <= 24 * channels for channels >= 2); the others take Coeffs.
+  // cs floats each (16-byte aligned, coeffs_ab); the others take Coeffs
+  // (coeffs). The device array is written (from the call's ring slot) only
+  // when it does not hold this call's coefficients already.
   Plan p;
   if (l.n > 0) p = make_plan(k, s->sm_count, !kBwd);
   const bool soa = p.mode == kPer;
   const size_t cs = (l.channels + 3) & ~size_t(3);
-  if (per_channel) {
-    float* ha = reinterpret_cast<float*>(host);
-    for (size_t c = 0; c < l.channels; ++c) {
-      const Coeffs co = arelu::make_coeffs(alpha[c], beta[c]);
-      if (soa) {
-        ha[c] = co.a;
-        ha[cs + c] = co.b;
-      } else {
-        hco[c] = co;
-      }
-    }
+  size_t coeff_bytes = 0;  // to copy to the device
+  if (per_channel && l.n > 0) {
+    if (soa)
+      ARELU_TRY(static_cast<cudaError_t>(grow_coeffs(s, &s->coeffs_ab, &s->coeffs_ab_cap, 2 * cs, s->dev_key[1])));
+    else
+      ARELU_TRY(static_cast<cudaError_t>(grow_coeffs(s, &s->coeffs, &s->coeffs_cap, l.channels, s->dev_key[0])));
+    if (s->dev_key[soa ? 1 : 0] != s->co_key) coeff_bytes = soa ? 2 * cs * sizeof(float) : l.channels * sizeof(Coeffs);
   }
+  const size_t coeff_space = (coeff_bytes + 15) & ~size_t(15);
+  const size_t sums_bytes = kBwd ? 2 * l.channels * sizeof(double) : 0;
+  char* host = nullptr;
+  if (coeff_space + sums_bytes > 0) {
+    if (int e = ring_reserve(s, coeff_space + sums_bytes, &host, &job->ring_end)) return e;
+  }
+  double* hsums = reinterpret_cast<double*>(host + coeff_space);
   if (kBwd && l.n == 0) {
     // Nothing to sum: the results are known on the host. Written straight
     // into the ring slot; the job copies them out in stream order.
     for (size_t c = 0; c < l.channels; ++c) {
-      const Coeffs co = per_channel ? hco[c] : k.c0;
-      hsums[c] = arelu::finish_dalpha(co, 0.0);
-      hsums[l.channels + c] = arelu::finish_dbeta(co, 0.0);
+      const Coeffs cc = per_channel ? co[c] : k.c0;
+      hsums[c] = arelu::finish_dalpha(cc, 0.0);
+      hsums[l.channels + c] = arelu::finish_dbeta(cc, 0.0);
     }
     job->sums_src = hsums;
     return 0;
   }
   if (l.n == 0) return 0;
-  if (per_channel) {
-    ARELU_TRY(static_cast<cudaError_t>(grow_device(s, &s->coeffs, &s->coeffs_cap, l.channels)));
-    ARELU_TRY(cudaMemcpyAsync(s->coeffs, host, soa ? 2 * cs * sizeof(float) : coeff_bytes, cudaMemcpyHostToDevice,
-                              s->stream));
+  if (coeff_bytes > 0) {
     if (soa) {
-      k.ca = reinterpret_cast<const float*>(s->coeffs);
+      float* ha = reinterpret_cast<float*>(host);
+      for (size_t c = 0; c < l.channels; ++c) {
+        ha[c] = co[c].a;
+        ha[cs + c] = co[c].b;
+      }
+    } else {
+      std::memcpy(host, co, coeff_bytes);
+    }
+    void* dst = soa ? static_cast<void*>(s->coeffs_ab) : static_cast<void*>(s->coeffs);
+    std::vector<uint32_t>& key = s->dev_key[soa ? 1 : 0];
+    key.clear();  // unknown until the copy is queued
+    ARELU_TRY(cudaMemcpyAsync(dst, host, coeff_bytes, cudaMemcpyHostToDevice, s->stream));
+    key = s->co_key;
+  }
+  if (per_channel) {
+    if (soa) {
+      k.ca = s->coeffs_ab;
       k.cb = k.ca + cs;
     } else {
       k.coeffs = s->coeffs;
