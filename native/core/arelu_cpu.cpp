@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "arelu_math.h"
+#include "coeff_cache.h"
 #include "cpu_dispatch.h"
 #include "thread_pool.h"
 
@@ -225,8 +226,7 @@ SlotTables make_slots(const Plan& p, const Coeffs* co) {
 constexpr size_t kKeepBytes = 1 << 24;
 
 struct Workspace {
-  std::vector<uint32_t> key;  // alpha's bits, then beta's, of `co`
-  std::vector<Coeffs> co;
+  CoeffCache co;
   size_t slot_period = 0, slot_inner = 0;  // plan of `st`; 0: none made from `co`
   SlotTables st;
   std::vector<double> sums, partial, scratch;
@@ -241,7 +241,7 @@ void release_large(Workspace& ws) {
   release_if_large(ws.sums);
   release_if_large(ws.partial);
   release_if_large(ws.scratch);
-  if (ws.co.capacity() * sizeof(Coeffs) > kKeepBytes) {
+  if (ws.co.co.capacity() * sizeof(Coeffs) > kKeepBytes) {
     ws = Workspace();
   } else if (ws.st.storage.capacity() * sizeof(float) > 2 * kKeepBytes) {
     ws.st = SlotTables();
@@ -278,24 +278,16 @@ std::atomic<unsigned long long> g_coefficient_builds{0};
 // The coefficients of every channel, from the workspace when its last
 // per-channel call had the same parameter bits.
 const Coeffs* channel_coeffs(Workspace& ws, size_t channels, const float* alpha, const float* beta) {
-  const size_t bytes = channels * sizeof(float);
-  if (ws.co.size() == channels && ws.key.size() == 2 * channels &&
-      std::memcmp(ws.key.data(), alpha, bytes) == 0 &&
-      std::memcmp(ws.key.data() + channels, beta, bytes) == 0)
-    return ws.co.data();
-  ws.slot_period = ws.slot_inner = 0;
-  g_coefficient_builds.fetch_add(1, std::memory_order_relaxed);
-  ws.co.resize(channels);
-  ws.key.resize(2 * channels);
-  std::memcpy(ws.key.data(), alpha, bytes);
-  std::memcpy(ws.key.data() + channels, beta, bytes);
-  for (size_t c = 0; c < channels; ++c) ws.co[c] = make_coeffs(alpha[c], beta[c]);
-  return ws.co.data();
+  if (ws.co.update(channels, alpha, beta)) {
+    ws.slot_period = ws.slot_inner = 0;
+    g_coefficient_builds.fetch_add(1, std::memory_order_relaxed);
+  }
+  return ws.co.co.data();
 }
 
 const SlotTables& slot_tables(Workspace& ws, const Plan& p) {
   if (ws.slot_period != p.period || ws.slot_inner != p.inner || ws.st.len != p.wide_slots) {
-    ws.st = make_slots(p, ws.co.data());
+    ws.st = make_slots(p, ws.co.co.data());
     ws.slot_period = p.period;
     ws.slot_inner = p.inner;
   }

@@ -42,6 +42,7 @@
 #include <vector>
 
 #include "../core/arelu_math.h"
+#include "../core/coeff_cache.h"
 
 // The host-side copy of downloaded data (the CPU stand-in, test/cuda-emu,
 // can slow it down to show which thread waits for it).
@@ -676,11 +677,10 @@ struct DeviceState {
   float* coeffs_ab = nullptr;   // a, then b, per channel (per plan)
   size_t coeffs_ab_cap = 0;     // floats
   // Per-channel coefficients on the host, from the parameter bits of the
-  // last per-channel call (make_coeffs runs an exp per channel), and the
-  // bits each device array holds (empty: unknown): a call with the same
-  // parameters as the one before it queues no copy.
-  std::vector<uint32_t> co_key;  // alpha's bits, then beta's, of co_host
-  std::vector<Coeffs> co_host;
+  // last per-channel call, and the bits each device array holds (empty:
+  // unknown): a call with the same parameters as the one before it queues
+  // no copy.
+  arelu::CoeffCache co_host;
   std::vector<uint32_t> dev_key[2];  // of coeffs, of coeffs_ab
   double* d_sums = nullptr;
   size_t sums_cap = 0;
@@ -1164,21 +1164,6 @@ int queue_job(DeviceState* s, Job* job) {
   return 0;
 }
 
-// The coefficients of every channel, from s->co_host when the last
-// per-channel call had the same parameter bits. Called with s->mu held.
-const Coeffs* host_coeffs(DeviceState* s, size_t channels, const float* alpha, const float* beta) {
-  const size_t bytes = channels * sizeof(float);
-  if (s->co_host.size() == channels && std::memcmp(s->co_key.data(), alpha, bytes) == 0 &&
-      std::memcmp(s->co_key.data() + channels, beta, bytes) == 0)
-    return s->co_host.data();
-  s->co_key.resize(2 * channels);
-  s->co_host.resize(channels);
-  std::memcpy(s->co_key.data(), alpha, bytes);
-  std::memcpy(s->co_key.data() + channels, beta, bytes);
-  for (size_t c = 0; c < channels; ++c) s->co_host[c] = arelu::make_coeffs(alpha[c], beta[c]);
-  return s->co_host.data();
-}
-
 // grow_device for a coefficient array: growing replaces the array, whose
 // contents are then unknown.
 template <class T>
@@ -1205,7 +1190,11 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
   k.inner = l.channels == 1 ? 1 : l.inner;
   k.c0 = arelu::make_coeffs(alpha[0], beta[0]);
   const bool per_channel = l.channels > 1;
-  const Coeffs* co = per_channel ? host_coeffs(s, l.channels, alpha, beta) : nullptr;
+  const Coeffs* co = nullptr;
+  if (per_channel) {
+    s->co_host.update(l.channels, alpha, beta);
+    co = s->co_host.co.data();
+  }
   // The per plan (per-channel forward) takes a and b as two float arrays of
   // cs floats each (16-byte aligned, coeffs_ab); the others take Coeffs
   // (coeffs). The device array is written (from the call's ring slot) only
@@ -1214,13 +1203,14 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
   if (l.n > 0) p = make_plan(k, s->sm_count, !kBwd);
   const bool soa = p.mode == kPer;
   const size_t cs = (l.channels + 3) & ~size_t(3);
+  std::vector<uint32_t>& dev_key = s->dev_key[soa ? 1 : 0];  // of the device array this call reads
   size_t coeff_bytes = 0;  // to copy to the device
   if (per_channel && l.n > 0) {
     if (soa)
-      ARELU_TRY(static_cast<cudaError_t>(grow_coeffs(s, &s->coeffs_ab, &s->coeffs_ab_cap, 2 * cs, s->dev_key[1])));
+      ARELU_TRY(static_cast<cudaError_t>(grow_coeffs(s, &s->coeffs_ab, &s->coeffs_ab_cap, 2 * cs, dev_key)));
     else
-      ARELU_TRY(static_cast<cudaError_t>(grow_coeffs(s, &s->coeffs, &s->coeffs_cap, l.channels, s->dev_key[0])));
-    if (s->dev_key[soa ? 1 : 0] != s->co_key) coeff_bytes = soa ? 2 * cs * sizeof(float) : l.channels * sizeof(Coeffs);
+      ARELU_TRY(static_cast<cudaError_t>(grow_coeffs(s, &s->coeffs, &s->coeffs_cap, l.channels, dev_key)));
+    if (dev_key != s->co_host.key) coeff_bytes = soa ? 2 * cs * sizeof(float) : l.channels * sizeof(Coeffs);
   }
   const size_t coeff_space = (coeff_bytes + 15) & ~size_t(15);
   const size_t sums_bytes = kBwd ? 2 * l.channels * sizeof(double) : 0;
@@ -1252,10 +1242,9 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
       std::memcpy(host, co, coeff_bytes);
     }
     void* dst = soa ? static_cast<void*>(s->coeffs_ab) : static_cast<void*>(s->coeffs);
-    std::vector<uint32_t>& key = s->dev_key[soa ? 1 : 0];
-    key.clear();  // unknown until the copy is queued
+    dev_key.clear();  // unknown until the copy is queued
     ARELU_TRY(cudaMemcpyAsync(dst, host, coeff_bytes, cudaMemcpyHostToDevice, s->stream));
-    key = s->co_key;
+    dev_key = s->co_host.key;
   }
   if (per_channel) {
     if (soa) {
