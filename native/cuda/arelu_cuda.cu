@@ -891,15 +891,31 @@ size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
+// Whether environment variable `name` is `value`: the measurement and test
+// knobs below, each read once (into a static) where it is used.
+bool env_is(const char* name, const char* value) {
+  const char* e = std::getenv(name);
+  return e != nullptr && std::strcmp(e, value) == 0;
+}
+
+// Polls done() (yielding the core between polls) until it holds or `us`
+// microseconds have passed; done() runs at least once. True when it held.
+template <class Pred>
+bool poll_for(int us, Pred done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::yield();
+  }
+}
+
 // Per-channel forward: the flat walk (kPer) where its float4s fit the
 // layout (aligned, period a multiple of 4), else the layout's plan (rows or
 // cols, as backward). ARELU_CUDA_FWD_PLAN=layout forces the layout's plan
 // (for tests and the benchmark; the same bits either way), read once.
 bool forward_plan_flat() {
-  static const bool layout = [] {
-    const char* e = std::getenv("ARELU_CUDA_FWD_PLAN");
-    return e != nullptr && std::strcmp(e, "layout") == 0;
-  }();
+  static const bool layout = env_is("ARELU_CUDA_FWD_PLAN", "layout");
   return !layout;
 }
 
@@ -977,13 +993,7 @@ constexpr size_t kFoldShuffles = 4096;     // warp shuffles of the group forms, 
 constexpr size_t kFoldBlockChannels = 4;   // channels of the block form (about 1000 clocks each)
 
 int second_pass_mode() {  // 0: by size, 1: always folded, 2: always a kernel
-  static const int mode = [] {
-    const char* e = std::getenv("ARELU_CUDA_SECOND_PASS");
-    if (e == nullptr) return 0;
-    if (std::strcmp(e, "fold") == 0) return 1;
-    if (std::strcmp(e, "kernel") == 0) return 2;
-    return 0;
-  }();
+  static const int mode = env_is("ARELU_CUDA_SECOND_PASS", "fold") ? 1 : env_is("ARELU_CUDA_SECOND_PASS", "kernel") ? 2 : 0;
   return mode;
 }
 
@@ -1002,25 +1012,16 @@ int second_pass_mode() {  // 0: by size, 1: always folded, 2: always a kernel
 // "completer", only the completer polls (the calling thread sleeps).
 constexpr int kSpinMicros = 200;
 int event_wait_mode() {  // 0: both poll, 1: only the completer, 2: neither
-  static const int m = [] {
-    const char* e = std::getenv("ARELU_CUDA_EVENT_WAIT");
-    if (e != nullptr && std::strcmp(e, "block") == 0) return 2;
-    if (e != nullptr && std::strcmp(e, "completer") == 0) return 1;
-    return 0;
-  }();
+  static const int m = env_is("ARELU_CUDA_EVENT_WAIT", "block") ? 2 : env_is("ARELU_CUDA_EVENT_WAIT", "completer") ? 1 : 0;
   return m;
 }
 int spin_micros() { return event_wait_mode() == 2 ? 0 : kSpinMicros; }
 int caller_spin_micros() { return event_wait_mode() == 0 ? kSpinMicros : 0; }
 
 cudaError_t wait_event(cudaEvent_t ev, bool poll) {
-  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(poll ? spin_micros() : 0);
-  for (;;) {
-    const cudaError_t q = cudaEventQuery(ev);
-    if (q != cudaErrorNotReady) return q;
-    if (std::chrono::steady_clock::now() >= until) return cudaEventSynchronize(ev);
-    std::this_thread::yield();
-  }
+  cudaError_t q = cudaSuccess;
+  if (poll_for(poll ? spin_micros() : 0, [&] { return (q = cudaEventQuery(ev)) != cudaErrorNotReady; })) return q;
+  return cudaEventSynchronize(ev);
 }
 
 // Where backward's second pass writes the finished sums: "direct" (default
@@ -1029,10 +1030,7 @@ cudaError_t wait_event(cudaEvent_t ev, bool poll) {
 // copy in the stream (one more operation per call).
 // ARELU_CUDA_SUMS=direct|copy, read once.
 bool sums_direct(const DeviceState* s) {
-  static const bool copy = [] {
-    const char* e = std::getenv("ARELU_CUDA_SUMS");
-    return e != nullptr && std::strcmp(e, "copy") == 0;
-  }();
+  static const bool copy = env_is("ARELU_CUDA_SUMS", "copy");
   return s->host_mapped && !copy;
 }
 
@@ -1345,11 +1343,7 @@ int wait_for(DeviceState* s, Waiter* w) {
   // First poll the flag for up to caller_spin_micros (yielding), as the
   // completer polls the event: a short call then returns without a sleep
   // and a wake-up.
-  if (const int us = caller_spin_micros()) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
-    while (!w->flag.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < until)
-      std::this_thread::yield();
-  }
+  if (const int us = caller_spin_micros()) poll_for(us, [&] { return w->flag.load(std::memory_order_acquire); });
   for (;;) {
     std::unique_lock<std::mutex> l(w->m);
     if (wait_ms(w->cv, l, 100, [&] { return w->done; })) {
@@ -1514,10 +1508,7 @@ void stager(DeviceState* s) {
 // ARELU_CUDA_DOWNLOAD=staged: every downloadAsync takes the staged path, as
 // on a device without room for the temporary (to test it on a GPU), read once.
 bool download_staged_only() {
-  static const bool staged = [] {
-    const char* e = std::getenv("ARELU_CUDA_DOWNLOAD");
-    return e != nullptr && std::strcmp(e, "staged") == 0;
-  }();
+  static const bool staged = env_is("ARELU_CUDA_DOWNLOAD", "staged");
   return staged;
 }
 
