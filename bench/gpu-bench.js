@@ -48,7 +48,7 @@ function parseArgs(argv) {
   return o;
 }
 
-const { timeBatch, timeEvents, fillRandom } = require('./lib/gpu-timing');
+const { timeBatch, timeEvents, fillRandom, deviceBuffers } = require('./lib/gpu-timing');
 
 function main() {
   const o = parseArgs(process.argv.slice(2));
@@ -74,11 +74,7 @@ function main() {
   const gbs = (bytes, t) => bytes / t / 1e9;
   // Fresh buffers per size (DeviceBuffers have no views).
   for (const n of o.sizes) {
-    const host = fillRandom(new Float32Array(n));
-    const xd = arelu.cuda.upload(host);
-    host.reverse();
-    const gd = arelu.cuda.upload(host);
-    const yd = arelu.cuda.alloc(n);
+    const [xd, gd, yd] = deviceBuffers(arelu, n);
     const p = { alpha: 0.3, beta: 0.7 };
     const copy = timeBatch(() => native.cuda.copy(yd.handle, xd.handle), sync, o.reps, o.calls);
     const fwd = timeBatch(() => arelu.forward(xd, p, { out: yd }), sync, o.reps, o.calls);

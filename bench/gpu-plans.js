@@ -99,15 +99,10 @@ function paramsOf(shape, axis) {
 function child(o) {
   const arelu = require('..');
   const { native } = require('../dist/native');
-  const { timeEvents, timeBatch, fillRandom } = require('./lib/gpu-timing');
+  const { timeEvents, timeBatch, deviceBuffers } = require('./lib/gpu-timing');
   const complain = (name) => (e) => process.stderr.write(`${name}: ${e.message}\n`);
   const rows = [];
-  const buffers = (n) => {
-    const x = fillRandom(new Float32Array(n));
-    const xd = arelu.cuda.upload(x);
-    const gd = arelu.cuda.upload(x.reverse());
-    return [xd, gd, arelu.cuda.alloc(n)];
-  };
+  const buffers = (n) => deviceBuffers(arelu, n);
   if (o.study === 'secondPass' || o.study === 'forwardPlan') {
     const fwd = o.study === 'forwardPlan';
     const list = o.quick ? QUICK.filter(([, , a]) => !fwd || a !== undefined) : fwd ? FWD_LAYOUTS : LAYOUTS;

@@ -50,4 +50,12 @@ function fillRandom(a) {
   return a;
 }
 
-module.exports = { median, timeBatch, timeEvents, fillRandom };
+// x, dy (x reversed) and an output of n elements on the GPU, from random data.
+function deviceBuffers(arelu, n) {
+  const host = fillRandom(new Float32Array(n));
+  const xd = arelu.cuda.upload(host);
+  const gd = arelu.cuda.upload(host.reverse());
+  return [xd, gd, arelu.cuda.alloc(n)];
+}
+
+module.exports = { median, timeBatch, timeEvents, fillRandom, deviceBuffers };
