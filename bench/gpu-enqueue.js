@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+'use strict';
+// Host time per call of a per-channel forward on DeviceBuffers (which only
+// enqueues: coefficients, ring slot, copy, launch), with the same
+// parameters call after call, for a few channel counts. Best of 3 batches
+// of --calls calls, microseconds; the device is synchronized after each
+// batch, outside the timing. Runs on a GPU or on the CUDA stand-in
+// (test/cuda-emu), whose host side is the same code.
+//
+// Usage: node bench/gpu-enqueue.js [--calls 100]
+const arelu = require('..');
+const { native } = require('../dist/native');
+
+const argv = process.argv.slice(2);
+const calls = argv[0] === '--calls' ? Number(argv[1]) : 100;
+if (!arelu.cuda.isAvailable()) {
+  console.log(`gpu-enqueue: no CUDA device: ${arelu.info().cuda.reason}`);
+  process.exit(0);
+}
+console.log(`${arelu.cuda.devices()[0].name}; host us per forward call, best of 3 x ${calls}`);
+for (const [shape, axis] of [[[2, 2048], 1], [[2, 512], 1], [[2, 8, 8, 64], 3]]) {
+  const n = shape.reduce((a, b) => a * b, 1), C = shape[axis];
+  const xd = arelu.cuda.upload(new Float32Array(n).fill(0.5)), yd = arelu.cuda.alloc(n);
+  const params = { alpha: new Float32Array(C).fill(0.3), beta: new Float32Array(C).fill(0.7) };
+  const opts = { shape, channelAxis: axis, out: yd };
+  const batch = (k) => {
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < k; i++) arelu.forward(xd, params, opts);
+    const us = Number(process.hrtime.bigint() - t) / k / 1000;
+    native.cuda.synchronize(0);
+    return us;
+  };
+  batch(Math.max(1, calls / 5));
+  const best = Math.min(batch(calls), batch(calls), batch(calls));
+  console.log(`  [${shape}] channelAxis ${axis} (${C} channels): ${best.toFixed(1)} us`);
+  xd.free(); yd.free();
+}
