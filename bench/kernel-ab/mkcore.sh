@@ -10,7 +10,7 @@ mkcore() {
   K="-falign-loops=64"  # CMakeLists.txt's ARELU_KERNEL_ALIGN
   g++ $F $K -c "$src/kernels_scalar.cpp" -o "$3/kernels_scalar.o"
   g++ $F $K -mavx2 -mfma -c "$src/kernels_avx2.cpp" -o "$3/kernels_avx2.o"
-  g++ $F $K -mavx512f -mavx2 -mfma -Wno-maybe-uninitialized -c "$src/kernels_avx512.cpp" -o "$3/kernels_avx512.o"
+  g++ $F $K -mavx512f -mavx512vl -mavx2 -mfma -Wno-maybe-uninitialized -c "$src/kernels_avx512.cpp" -o "$3/kernels_avx512.o"
   g++ -shared -pthread "$3"/kernels_*.o "$3"/cpu_dispatch.o "$3"/thread_pool.o "$3"/arelu_cpu.o -o "$2"
   rm -f "$3"/*.o
 }

@@ -14,7 +14,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 case $isa in
   avx2) flags="-mavx2 -mfma"; sym=kAvx2Kernels ;;
-  avx512) flags="-mavx512f -mavx2 -mfma"; sym=kAvx512Kernels ;;
+  avx512) flags="-mavx512f -mavx512vl -mavx2 -mfma"; sym=kAvx512Kernels ;;
   *) echo "run.sh: ISA must be avx2 or avx512" >&2; exit 2 ;;
 esac
 mkdir -p "$tmp/old"

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 
 #if defined(ARELU_X86)
 #include <cpuid.h>
@@ -16,7 +17,8 @@ namespace {
 #if defined(ARELU_X86)
 struct CpuFeatures {
   bool avx2_fma = false;
-  bool avx512f = false;
+  bool avx512 = false;     // F and VL (every AVX-512 CPU but Xeon Phi has VL)
+  bool split_512 = false;  // 512-bit operations run as two 256-bit halves
 };
 
 unsigned long long xgetbv0() {
@@ -28,16 +30,27 @@ unsigned long long xgetbv0() {
 CpuFeatures detect() {
   CpuFeatures f;
   unsigned a, b, c, d;
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return f;
+  char vendor[13] = {};
+  std::memcpy(vendor, &b, 4);
+  std::memcpy(vendor + 4, &d, 4);
+  std::memcpy(vendor + 8, &c, 4);
   if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+  const unsigned base_family = (a >> 8) & 0xf;
+  const unsigned family = base_family == 0xf ? base_family + ((a >> 20) & 0xff) : base_family;
   const bool osxsave = c & (1u << 27), fma = c & (1u << 12), avx = c & (1u << 28);
   if (!osxsave || !avx) return f;
   const unsigned long long xcr0 = xgetbv0();
   const bool os_ymm = (xcr0 & 0x6) == 0x6;            // SSE + AVX state
   const bool os_zmm = (xcr0 & 0xe6) == 0xe6;          // + opmask, ZMM_Hi256, Hi16_ZMM
   if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return f;
-  const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16);
+  const bool avx2 = b & (1u << 5), avx512f = b & (1u << 16), avx512vl = b & (1u << 31);
   f.avx2_fma = os_ymm && avx2 && fma;
-  f.avx512f = f.avx2_fma && os_zmm && avx512f;
+  f.avx512 = f.avx2_fma && os_zmm && avx512f && avx512vl;
+  // AMD family 19h: Zen 3 (no AVX-512) and Zen 4, the one whose AVX-512
+  // units are 256 bits wide. Family 1Ah (Zen 5) has full-width units in
+  // its server and desktop parts: it keeps the 512-bit kernels (unmeasured).
+  f.split_512 = f.avx512 && std::strcmp(vendor, "AuthenticAMD") == 0 && family == 0x19;
   return f;
 }
 
@@ -48,6 +61,16 @@ const CpuFeatures& features() {
 #endif
 
 std::atomic<int> g_isa{-1};
+
+// ARELU_AVX512_BACKWARD: "256" or "512" forces the backward kernels' vector
+// width on AVX-512; unset or "auto" chooses by CPU. -1 when invalid.
+int avx512_backward_env() {
+  const char* e = std::getenv("ARELU_AVX512_BACKWARD");
+  if (e == nullptr || *e == 0 || std::strcmp(e, "auto") == 0) return 0;
+  if (std::strcmp(e, "256") == 0) return 256;
+  if (std::strcmp(e, "512") == 0) return 512;
+  return -1;
+}
 
 }  // namespace
 
@@ -74,10 +97,10 @@ bool isa_supported(Isa isa, std::string* why) {
   if (isa == Isa::kScalar) return true;
 #if defined(ARELU_X86)
   if (isa == Isa::kAvx2 || isa == Isa::kAvx512) {
-    const bool ok = isa == Isa::kAvx2 ? features().avx2_fma : features().avx512f;
+    const bool ok = isa == Isa::kAvx2 ? features().avx2_fma : features().avx512;
     if (!ok && why)
       *why = std::string("this CPU (or its OS) does not support ") +
-             (isa == Isa::kAvx2 ? "AVX2+FMA" : "AVX-512F");
+             (isa == Isa::kAvx2 ? "AVX2+FMA" : "AVX-512F+VL");
     return ok;
   }
 #endif
@@ -104,9 +127,32 @@ Isa best_isa() {
   return Isa::kScalar;
 }
 
+int avx512_backward_width() {
+#if defined(ARELU_X86)
+  static const int w = [] {
+    const int e = avx512_backward_env();
+    return e > 0 ? e : features().split_512 ? 256 : 512;
+  }();
+  return w;
+#else
+  return 0;
+#endif
+}
+
 const CpuKernels& kernels_for(Isa isa) {
 #if defined(ARELU_X86)
-  if (isa == Isa::kAvx512) return kAvx512Kernels;
+  // On Zen 4 (split_512) the scalar-parameter and row backward kernels take
+  // 0.81-0.89x the time on 8-float vectors; the period-mode one keeps its
+  // accumulators in registers only with 16-float vectors, and forward is
+  // no faster on 8 (bench/RESULTS.md, "Eleventh session").
+  static const CpuKernels kAvx512Backward256 = [] {
+    CpuKernels k = kAvx512Kernels;
+    k.name = "avx512 (256-bit backward)";
+    k.backward_uniform = kAvx512YmmKernels.backward_uniform;
+    k.backward_rows = kAvx512YmmKernels.backward_rows;
+    return k;
+  }();
+  if (isa == Isa::kAvx512) return avx512_backward_width() == 256 ? kAvx512Backward256 : kAvx512Kernels;
   if (isa == Isa::kAvx2) return kAvx2Kernels;
 #endif
 #if defined(ARELU_NEON)
@@ -137,6 +183,12 @@ bool init_isa_from_env(std::string* error) {
     return false;
   }
   if (is_auto) isa = best_isa();
+  if (avx512_backward_env() < 0) {
+    if (error)
+      *error = std::string("ARELU_AVX512_BACKWARD must be one of 256, 512, auto; got '") +
+               std::getenv("ARELU_AVX512_BACKWARD") + "'";
+    return false;
+  }
   std::string why;
   if (!isa_supported(isa, &why)) {
     if (error) *error = std::string("ARELU_CPU_ISA=") + env + ": " + why;

@@ -18,6 +18,10 @@ bool parse_isa(const std::string& s, bool* is_auto, Isa* isa);
 bool isa_supported(Isa isa, std::string* why);
 Isa best_isa();
 const CpuKernels& kernels_for(Isa isa);
+// The vector width of the backward kernels kernels_for(kAvx512) returns:
+// 256 on CPUs that split 512-bit operations in two (AMD Zen 4), else 512;
+// ARELU_AVX512_BACKWARD=256|512 forces one. 0 on non-x86 builds.
+int avx512_backward_width();
 
 // The process-wide selection, initialized from ARELU_CPU_ISA on first use.
 // select_isa returns false (and explains) when the ISA cannot run here.

@@ -68,6 +68,7 @@ extern const CpuKernels kScalarKernels;
 #if defined(ARELU_X86)
 extern const CpuKernels kAvx2Kernels;
 extern const CpuKernels kAvx512Kernels;
+extern const CpuKernels kAvx512YmmKernels;  // the AVX-512 kernels on 8-float vectors
 #endif
 #if defined(ARELU_NEON)
 extern const CpuKernels kNeonKernels;

@@ -1,6 +1,7 @@
 // One generic body for the SIMD kernels, instantiated once per ISA by
 // kernels_avx2.cpp and kernels_avx512.cpp with a traits type `V`:
 //   F, D      float / double vector types, W floats per F, W/2 doubles per D
+//   kRegisters                               vector registers (16 or 32)
 //   load/store/set1/zero/mul/sub/add/relu/neg float ops (relu keeps NaN)
 //   sign_select(x, a, b)                      a where x's sign bit is set, else b
 //   zeros_of(x)                               x where x == +-0, +0 elsewhere (NaN too)
@@ -356,25 +357,28 @@ inline void varying_block(const float* x, const float* g, float* dx, size_t n, s
     }
 }
 
-// Rows of S = 4 to 6 slot vectors that follow each other, with 16-float
-// vectors (AVX-512): super-rows of 64, 80 or 96 slots, i.e. periods
-// (channels x inner) that divide one of them, as NHWC with 2-64 channels
-// (a power of two), 3, 5, 6, 12, 24, 48 or 96. Every slot's float64
-// accumulators (4S vectors) stay in registers for all the rows, which then
-// stream as one array, as in the scalar-parameter kernel. Each slot still
-// takes its rows in order: the same bits as the row blocks. With 4 slot
-// vectors the coefficients stay in registers too; with more they are read
-// again per row (from L1), to leave registers for the accumulators. On
-// the Xeon of the GPU machine, one thread, against the row blocks: 64
-// channels 0.69-0.76x the time at 16K-64K, 0.88 at 256K, 0.93 at 1M; 3, 5,
-// 48 and 96 channels 0.69-0.72x at 80K-96K; two threads 0.53-0.66x; about
-// the scalar-parameter kernel's time (bench/RESULTS.md, "Tenth session").
-// With 8-float vectors (AVX2, NEON) 64 slots would need 32 accumulator
-// registers; rows one after the other with the accumulators in L1 instead
-// were 1.2-1.3x slower on the AMD VM.
+// Super-rows of S = 4 to 6 slot vectors with 32 vector registers (AVX-512,
+// 16- or 8-float vectors): every slot's float64 accumulators (4S vectors)
+// stay in registers for all the rows, which then stream as in the
+// scalar-parameter kernel. Row r of the S vectors is at r * stride: the
+// whole super-row (stride = S * W: 64, 80 or 96 slots with 16-float
+// vectors, i.e. periods (channels x inner) that divide one of them, as NHWC
+// with 2-64 channels (a power of two), 3, 5, 6, 12, 24, 48 or 96), or one
+// strip of 4 vectors of a wider super-row, the strips one after the other
+// (backward_varying). Each slot still takes its rows in order: the same
+// bits as the row blocks. With 4 slot vectors the coefficients stay in
+// registers too; with more they are read again per row (from L1), to leave
+// registers for the accumulators. On the Xeon of the GPU machine, one
+// thread, against the row blocks: 64 channels 0.69-0.76x the time at
+// 16K-64K, 0.88 at 256K, 0.93 at 1M; 3, 5, 48 and 96 channels 0.69-0.72x
+// at 80K-96K; two threads 0.53-0.66x; about the scalar-parameter kernel's
+// time (bench/RESULTS.md, "Tenth session"). With 16 registers (AVX2) 4
+// slot vectors would need all of them for the accumulators; rows one after
+// the other with the accumulators in L1 instead were 1.2-1.3x slower on
+// the AMD VM.
 template <class V, int S>
-inline void varying_in_registers(const float* x, const float* g, float* dx, size_t rows, const float* pa,
-                                 const float* pb, double* acc_a, double* acc_b) {
+inline void varying_in_registers(const float* x, const float* g, float* dx, size_t rows, size_t stride,
+                                 const float* pa, const float* pb, double* acc_a, double* acc_b) {
   constexpr int H = V::W / 2;
   constexpr bool kCoefRegs = S <= 4;
   typename V::D a[2 * S], b[2 * S];
@@ -390,7 +394,7 @@ inline void varying_in_registers(const float* x, const float* g, float* dx, size
     }
   }
   for (size_t r = 0; r < rows; ++r) {
-    const size_t e0 = r * S * V::W;
+    const size_t e0 = r * stride;
     for (int s = 0; s < S; ++s) {
       const size_t e = e0 + s * V::W;
       prefetch_inputs(x + e, g + e);
@@ -411,17 +415,43 @@ inline void varying_in_registers(const float* x, const float* g, float* dx, size
   }
 }
 
+// Super-rows up to kMaxStripSlots wide that are a whole number of 4-vector
+// strips (128, 192, 256 ... slots) take the strips one after the other,
+// each over all the rows (256 bytes of each row). Against the row blocks on
+// the AMD Zen 4 VM, one thread: 0.81-0.95x the time with 128-512 NHWC
+// channels at 64K-1M elements, 0.96-0.98x NCHW 4x4 maps of 64 channels
+// (1024 slots); 1.01 at 1024 channels, so wider ones keep the row blocks;
+// two threads, 256 channels at 1M, 0.70x (bench/kernel-ab/core-ab.sh,
+// bench/RESULTS.md "Eleventh session"). Unmeasured on Intel.
+constexpr size_t kMaxStripSlots = 1024;
+
+// Whether varying_in_registers takes these rows, and takes them.
+template <class V>
+inline bool varying_by_strips(const float* x, const float* g, float* dx, size_t n, size_t rows, const float* pa,
+                              const float* pb, double* acc_a, double* acc_b) {
+  // 32 registers hold 4S accumulators plus the rest. Strips of 8-float
+  // vectors (128 bytes of a row) took 1.04-1.46x the row blocks' time on
+  // AMD Zen 4 (bench/RESULTS.md, "Eleventh session"); NEON's 4-float ones
+  // would be narrower still (and are unmeasured on arm64 hardware).
+  if constexpr (V::kRegisters >= 32 && V::W == 16) {
+    if (n % V::W != 0) return false;
+    const size_t vecs = n / V::W;
+    if (vecs == 4) return varying_in_registers<V, 4>(x, g, dx, rows, n, pa, pb, acc_a, acc_b), true;
+    if (vecs == 5) return varying_in_registers<V, 5>(x, g, dx, rows, n, pa, pb, acc_a, acc_b), true;
+    if (vecs == 6) return varying_in_registers<V, 6>(x, g, dx, rows, n, pa, pb, acc_a, acc_b), true;
+    if (vecs % 4 != 0 || n > kMaxStripSlots) return false;
+    for (size_t j = 0; j < n; j += 4 * V::W)
+      varying_in_registers<V, 4>(x + j, g + j, dx + j, rows, n, pa + j, pb + j, acc_a + j, acc_b + j);
+    return true;
+  }
+  return false;
+}
+
 template <class V>
 void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t runs, size_t run_step,
                       size_t rows, size_t stride, const float* pa, const float* pb, double* acc_a,
                       double* acc_b, bool from_memory) {
-  if constexpr (V::W == 16) {
-    if (runs == 1 && stride == n) {
-      if (n == 4 * V::W) return varying_in_registers<V, 4>(x, g, dx, rows, pa, pb, acc_a, acc_b);
-      if (n == 5 * V::W) return varying_in_registers<V, 5>(x, g, dx, rows, pa, pb, acc_a, acc_b);
-      if (n == 6 * V::W) return varying_in_registers<V, 6>(x, g, dx, rows, pa, pb, acc_a, acc_b);
-    }
-  }
+  if (runs == 1 && stride == n && varying_by_strips<V>(x, g, dx, n, rows, pa, pb, acc_a, acc_b)) return;
   const size_t block = row_block(stride);
   const bool next_block = from_memory && stride * sizeof(float) < 2048;
   for (size_t r0 = 0; r0 < rows; r0 += block) {

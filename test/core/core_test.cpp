@@ -534,7 +534,18 @@ void test_isa_parsing() {
   for (Isa i : supported_isas()) {
     std::string err;
     CHECK(select_isa(i, &err) && current_isa() == i, "select %s", isa_name(i));
-    CHECK(std::string(current_kernels().name) == isa_name(i), "the kernels in use must be %s", isa_name(i));
+    const CpuKernels& k = current_kernels();
+    CHECK(std::string(k.name).rfind(isa_name(i), 0) == 0, "the kernels in use must be %s's, not %s", isa_name(i),
+          k.name);
+#if defined(ARELU_X86)
+    if (i == Isa::kAvx512) {
+      const int w = avx512_backward_width();
+      const CpuKernels& b = w == 256 ? kAvx512YmmKernels : kAvx512Kernels;
+      CHECK((w == 256 || w == 512) && k.backward_uniform == b.backward_uniform && k.backward_rows == b.backward_rows &&
+                k.backward_varying == kAvx512Kernels.backward_varying && k.forward_uniform == kAvx512Kernels.forward_uniform,
+            "avx512: backward kernels of %d-bit vectors expected, table '%s'", w, k.name);
+    }
+#endif
   }
 }
 
@@ -635,6 +646,10 @@ int main() {
   std::printf("ISAs supported here:");
   for (Isa i : supported_isas()) std::printf(" %s", isa_name(i));
   std::printf("\n");
+#if defined(ARELU_X86)
+  if (isa_supported(Isa::kAvx512, nullptr))
+    std::printf("avx512 backward on %d-bit vectors (ARELU_AVX512_BACKWARD)\n", avx512_backward_width());
+#endif
   test_layout_checks();
   test_isa_parsing();
   test_edge_cases();

@@ -10,6 +10,7 @@
 #include <cstdint>
 
 typedef simde__mmask16 __mmask16;
+typedef simde__mmask8 __mmask8;
 
 static inline simde__mmask16 _mm512_cmplt_epi32_mask(simde__m512i a, simde__m512i b) {
   int32_t x[16], y[16];
@@ -43,4 +44,15 @@ static inline void _mm512_mask_storeu_ps(void* p, simde__mmask16 k, simde__m512 
   simde_mm512_storeu_ps(f, v);
   for (int i = 0; i < 16; ++i)
     if (k & (1u << i)) static_cast<float*>(p)[i] = f[i];
+}
+
+// The 8-float (AVX-512VL) table's masked multiply: lanes outside k keep src.
+static inline simde__m256 _mm256_mask_mul_ps(simde__m256 src, simde__mmask8 k, simde__m256 a, simde__m256 b) {
+  float s[8], x[8], y[8];
+  simde_mm256_storeu_ps(s, src);
+  simde_mm256_storeu_ps(x, a);
+  simde_mm256_storeu_ps(y, b);
+  for (int i = 0; i < 8; ++i)
+    if (k & (1u << i)) s[i] = x[i] * y[i];
+  return simde_mm256_loadu_ps(s);
 }

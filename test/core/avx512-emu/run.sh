@@ -15,7 +15,8 @@ trap 'rm -rf "$tmp"' EXIT
 # -I"$here" first: its immintrin.h replaces the compiler's.
 g++ -O1 -std=c++17 -DSIMDE_NO_NATIVE -DARELU_X86=1 -ffp-contract=off -fno-fast-math -Wno-psabi \
   -I"$here" -I"$root/native/core" -c "$root/native/core/kernels_avx512.cpp" -o "$tmp/k.o"
-objcopy --redefine-sym _ZN5arelu14kAvx512KernelsE=emu_avx512_kernels "$tmp/k.o"
+objcopy --redefine-sym _ZN5arelu14kAvx512KernelsE=emu_avx512_kernels \
+  --redefine-sym _ZN5arelu17kAvx512YmmKernelsE=emu_avx512_ymm_kernels "$tmp/k.o"
 g++ -O1 -std=c++17 -DARELU_X86=1 -ffp-contract=off -I"$root/native/core" "$here/emu_test.cpp" "$tmp/k.o" \
   "$build/libarelu_core.a" -lpthread -o "$tmp/emu_test"
 "$tmp/emu_test"
