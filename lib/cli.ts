@@ -29,6 +29,7 @@ function printInfo(json: boolean): number {
   const lines = [
     `arelu ${i.version}`,
     `  CPU ISA:        ${i.isa} (supported: ${i.isasSupported.join(', ')}; force with ARELU_CPU_ISA)`,
+    ...(i.cpuKernels !== i.isa ? [`  CPU kernels:    ${i.cpuKernels} (ARELU_AVX512_BACKWARD=256|512 forces a width)`] : []),
     `  CPU threads:    ${i.threads} (ARELU_NUM_THREADS or setNumThreads; arrays under ${i.serialBelow.forward} (forward) / ${i.serialBelow.backward} (backward) elements stay on the calling thread,`,
     `                  under ${i.idleSerialBelow.forward} / ${i.idleSerialBelow.backward} too unless the pool is awake: its threads poll ${i.spinUs} us after a call, ARELU_SPIN_US)`,
     `  CUDA compiled:  ${i.cuda.compiled ? 'yes' : 'no'}`,

@@ -45,6 +45,13 @@ export interface Info {
   version: string;
   /** CPU instruction set in use: 'scalar' | 'avx2' | 'avx512' | 'neon'. */
   isa: string;
+  /**
+   * The kernels that run: the ISA's name, or 'avx512 (256-bit backward)' on
+   * CPUs that run 512-bit operations as two halves (AMD Zen 4), where
+   * backward is faster on 256-bit vectors (`ARELU_AVX512_BACKWARD=256|512`
+   * forces one). Every choice gives the same bits.
+   */
+  cpuKernels: string;
   /** Instruction sets this CPU and build support. */
   isasSupported: string[];
   /** Threads of the CPU pool. */
@@ -401,6 +408,7 @@ export function info(): Info {
   return {
     version,
     isa: n.isa,
+    cpuKernels: n.cpuKernels,
     isasSupported: n.isasSupported,
     threads: n.threads,
     serialBelow: n.serialBelow,

@@ -67,6 +67,7 @@ export interface NativeCuda {
 /** @internal */
 export interface NativeInfo {
   isa: string;
+  cpuKernels: string;
   isasSupported: string[];
   bestIsa: string;
   threads: number;

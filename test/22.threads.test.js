@@ -183,6 +183,34 @@ describe('Threads and environment', function () {
     expect(r.stdout.trim()).to.equal(order.find((i) => arelu.info().isasSupported.includes(i)));
   });
 
+  it('ARELU_AVX512_BACKWARD=256|512 picks the AVX-512 backward width, with the same bits; anything else is an error at load', function () {
+    // Scalar parameters (backward_uniform) and NCHW rows (backward_rows), 1 thread.
+    const script = "const a=require('.');a.setNumThreads(1);const n=8*4*2049,x=new Float32Array(n),g=new Float32Array(n);" +
+      "for(let i=0;i<n;i++){x[i]=Math.sin(i*1.3)*3;g[i]=Math.cos(i*0.7)}x[5]=NaN;x[9]=-0;x[11]=0;g[13]=Infinity;" +
+      "const h=(d)=>require('crypto').createHash('sha1').update(Buffer.from(d.buffer)).digest('hex');" +
+      "const u=a.backward(x,g,{alpha:0.3,beta:1.5}),c=a.backward(x,g,{alpha:[0.2,0.4,0.6,0.8],beta:[1,2,-1,0]},{shape:[8,4,2049],channelAxis:1});" +
+      "console.log(JSON.stringify({k:a.info().cpuKernels,isa:a.info().isa,u:[h(u.dx),u.dAlpha,u.dBeta],c:[h(c.dx),[...c.dAlpha],[...c.dBeta]]}))";
+    const out = {};
+    for (const w of ['256', '512']) {
+      const r = runNode(script, { ARELU_AVX512_BACKWARD: w, ARELU_CPU_ISA: 'auto' });
+      expect(r.stderr, w).to.equal('');
+      out[w] = JSON.parse(r.stdout);
+    }
+    if (arelu.info().isasSupported.includes('avx512')) {
+      expect(out['256'].k).to.equal('avx512 (256-bit backward)');
+      expect(out['512'].k).to.equal('avx512');
+    } else {
+      expect(out['256'].k).to.equal(out['256'].isa);
+    }
+    expect(out['256'].u).to.deep.equal(out['512'].u);
+    expect(out['256'].c).to.deep.equal(out['512'].c);
+    const r = runNode("require('.')", { ARELU_AVX512_BACKWARD: '128' });
+    expect(r.status).to.equal(1);
+    expect(r.signal).to.equal(null);
+    expect(r.stderr).to.contain("ARELU_AVX512_BACKWARD must be one of 256, 512, auto; got '128'");
+    expect(r.stderr).to.contain('ERR_ARELU_ISA');
+  });
+
   it('an unknown ARELU_CPU_ISA is an error at load, not a crash', function () {
     const r = runNode("require('.')", { ARELU_CPU_ISA: 'sse9' });
     expect(r.status).to.equal(1);

@@ -212,6 +212,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object o = Napi::Object::New(env);
   o.Set("isa", arelu::isa_name(arelu::current_isa()));
+  o.Set("cpuKernels", arelu::current_kernels().name);
   Napi::Array supported = Napi::Array::New(env);
   uint32_t k = 0;
   for (arelu::Isa isa : {arelu::Isa::kScalar, arelu::Isa::kAvx2, arelu::Isa::kAvx512, arelu::Isa::kNeon})
