@@ -11,6 +11,7 @@ struct Avx2 {
   using F = __m256;
   using D = __m256d;
   static constexpr int W = 8;
+  static constexpr size_t kPrefetchAhead = simd::kPrefetchAhead;
   static constexpr int kRegisters = 16;
   static F load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, F v) { _mm256_storeu_ps(p, v); }

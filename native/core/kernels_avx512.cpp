@@ -16,6 +16,7 @@ struct Avx512 {
   using D = __m512d;
   static constexpr int W = 16;
   static constexpr int kRegisters = 32;
+  static constexpr size_t kPrefetchAhead = simd::kPrefetchAhead;
   static F load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
   static F set1(float v) { return _mm512_set1_ps(v); }
@@ -72,6 +73,7 @@ struct Avx512Ymm {
   using D = __m256d;
   static constexpr int W = 8;
   static constexpr int kRegisters = 32;
+  static constexpr size_t kPrefetchAhead = 128;  // 512 bytes (kernels_simd_body.h)
   static F load(const float* p) { return _mm256_loadu_ps(p); }
   static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
   static F set1(float v) { return _mm256_set1_ps(v); }

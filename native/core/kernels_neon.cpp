@@ -24,6 +24,7 @@ struct Neon {
   using F = float32x4_t;
   using D = float64x2_t;
   static constexpr int W = 4;
+  static constexpr size_t kPrefetchAhead = simd::kPrefetchAhead;
   static constexpr int kRegisters = 32;
   static F load(const float* p) { return vld1q_f32(p); }
   static void store(float* p, F v) { vst1q_f32(p, v); }

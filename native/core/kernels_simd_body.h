@@ -2,6 +2,7 @@
 // kernels_avx2.cpp and kernels_avx512.cpp with a traits type `V`:
 //   F, D      float / double vector types, W floats per F, W/2 doubles per D
 //   kRegisters                               vector registers (16 or 32)
+//   kPrefetchAhead                           backward's prefetch distance, floats
 //   load/store/set1/zero/mul/sub/add/relu/neg float ops (relu keeps NaN)
 //   sign_select(x, a, b)                      a where x's sign bit is set, else b
 //   zeros_of(x)                               x where x == +-0, +0 elsewhere (NaN too)
@@ -43,11 +44,15 @@ namespace simd {
 // Backward reads two streams and writes a third; the hardware prefetcher
 // alone leaves it ~25% slower than the bandwidth allows (measured on the
 // development machine: 7.0 -> 5.3 ms for 16M elements, see bench/RESULTS.md).
-// 2 KiB ahead on both inputs; past-the-end addresses are harmless hints.
+// V::kPrefetchAhead floats ahead on both inputs (2 KiB; 512 bytes for the
+// AVX-512 8-float table, which only AMD Zen 4 runs, where that took
+// 0.89-0.92x the time of 2 KiB from 1M to 16M elements and 4-8 KiB
+// 1.13-1.29x); past-the-end addresses are harmless hints.
 constexpr size_t kPrefetchAhead = 512;  // floats
+template <class V>
 inline void prefetch_inputs(const float* x, const float* g) {
-  __builtin_prefetch(x + kPrefetchAhead);
-  __builtin_prefetch(g + kPrefetchAhead);
+  __builtin_prefetch(x + V::kPrefetchAhead);
+  __builtin_prefetch(g + V::kPrefetchAhead);
 }
 
 template <class V>
@@ -201,12 +206,12 @@ __attribute__((always_inline)) inline void backward_piece(const float* x, const 
   size_t i = 0;
   if constexpr (kTail) {
     for (; i + kLanes <= n; i += kLanes) {
-      prefetch_inputs(x + i, g + i);
+      prefetch_inputs<V>(x + i, g + i);
       group(x + i, g + i, dx + i);
     }
   } else {  // n is a nonzero multiple of kLanes: no test before the first group
     do {
-      prefetch_inputs(x + i, g + i);
+      prefetch_inputs<V>(x + i, g + i);
       group(x + i, g + i, dx + i);
       i += kLanes;
     } while (i < n);
@@ -308,13 +313,13 @@ inline void varying_block(const float* x, const float* g, float* dx, size_t n, s
                           const float* pa, const float* pb, double* acc_a, double* acc_b) {
   constexpr int H = V::W / 2;
   const size_t m = nr < kBlock ? nr : kBlock;  // bounded by a constant: the row loops unroll
-  // kNextBlock: rows at least kPrefetchAhead floats ahead, a whole block.
-  const size_t ahead = kNextBlock ? std::max(kBlock, (kPrefetchAhead + stride - 1) / stride) : 0;
+  // kNextBlock: rows at least V::kPrefetchAhead floats ahead, a whole block.
+  const size_t ahead = kNextBlock ? std::max(kBlock, (V::kPrefetchAhead + stride - 1) / stride) : 0;
   size_t i = 0;
   for (; i + V::W <= n; i += V::W) {
     if ((i & 15) == 0) {
       if (!kNextBlock) {
-        for (size_t r = 0; r < m; ++r) prefetch_inputs(x + r * stride + i, g + r * stride + i);
+        for (size_t r = 0; r < m; ++r) prefetch_inputs<V>(x + r * stride + i, g + r * stride + i);
       } else {
         // Arrays streamed from memory, rows under 2 KiB: 2 KiB ahead in a
         // row would land in this block's own later rows. Fetch the next
@@ -397,7 +402,7 @@ inline void varying_in_registers(const float* x, const float* g, float* dx, size
     const size_t e0 = r * stride;
     for (int s = 0; s < S; ++s) {
       const size_t e = e0 + s * V::W;
-      prefetch_inputs(x + e, g + e);
+      prefetch_inputs<V>(x + e, g + e);
       const typename V::F xv = V::load(x + e), gv = V::load(g + e);
       add_terms<V>(x + e, g + e, a[2 * s], b[2 * s]);
       add_terms<V>(x + e + H, g + e + H, a[2 * s + 1], b[2 * s + 1]);
