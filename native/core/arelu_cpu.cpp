@@ -500,8 +500,13 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
   const SlotTables& st = slot_tables(*ws, p);
   // Forward has no sums, so neither its tasks nor its rows need be
   // backward's: tasks of about kTaskElems (threads split calls smaller than
-  // a group), rows of wide_slots (a row of 64 slots, NHWC with 64 channels,
-  // took 1.09-1.10x the time of 256).
+  // a group) in rows of wide_slots. A task's whole rows go to the kernel
+  // as one flat run of super-rows of p.slots (which divides wide_slots):
+  // AVX-512 then holds the coefficients of up to 128 slots in registers,
+  // and the flat loop of the other ISAs took 0.86-0.91x the time with 64
+  // NHWC channels that way (AVX2 on the Zen 4 VM; bench/RESULTS.md,
+  // "Eleventh session"). Rows of 64 slots in calls of their own had taken
+  // 1.09-1.10x the time of 256, before the flat loop.
   const size_t W = p.wide_slots, wide_rows = ceil_div(p.n, W);
   const size_t rows_per_task = std::max<size_t>(1, kTaskElems / W);
   auto body = [&](size_t task, int) {
@@ -509,7 +514,10 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
     const size_t r1 = std::min(wide_rows, r0 + rows_per_task);
     const size_t full = full_rows(p, W, r0, r1);
     const size_t off = r0 * W;
-    if (full > 0) k.forward_varying(x + off, y + off, W, full, W, st.a(), st.b(), st.finite);
+    // Whole rows go as rows of p.slots (a divisor of W): the same slots'
+    // coefficients, and the AVX-512 kernel holds up to 128 in registers.
+    if (full > 0)
+      k.forward_varying(x + off, y + off, p.slots, full * (W / p.slots), p.slots, st.a(), st.b(), st.finite);
     if (full < r1 - r0) {
       const size_t last = (r1 - 1) * W;
       k.forward_varying(x + last, y + last, p.n - last, 1, W, st.a(), st.b(), st.finite);
