@@ -170,11 +170,9 @@ template <class V, bool kFinite>
 inline void forward_flat(const float* x, float* y, size_t total, size_t n, const float* pa, const float* pb) {
   if constexpr (V::kRegisters >= 32 && V::W == 16) {
     switch (n / V::W) {
-      case 2: return forward_in_registers<V, 2, kFinite>(x, y, total, pa, pb);
-      case 3: return forward_in_registers<V, 3, kFinite>(x, y, total, pa, pb);
-      case 4: return forward_in_registers<V, 4, kFinite>(x, y, total, pa, pb);
-      case 5: return forward_in_registers<V, 5, kFinite>(x, y, total, pa, pb);
-      case 6: return forward_in_registers<V, 6, kFinite>(x, y, total, pa, pb);
+      case 2: return forward_in_registers<V, 2, kFinite>(x, y, total, pa, pb);  // (n is a whole
+      case 4: return forward_in_registers<V, 4, kFinite>(x, y, total, pa, pb);  // number of vector
+      case 6: return forward_in_registers<V, 6, kFinite>(x, y, total, pa, pb);  // pairs here)
       case 8: return forward_in_registers<V, 8, kFinite>(x, y, total, pa, pb);
       default: break;
     }
@@ -399,8 +397,8 @@ inline void varying_block(const float* x, const float* g, float* dx, size_t n, s
     }
 }
 
-// Super-rows of S = 4 to 6 slot vectors with 32 vector registers (AVX-512,
-// 16- or 8-float vectors): every slot's float64 accumulators (4S vectors)
+// Super-rows of S = 4 to 6 slot vectors with 32 registers of 16 floats
+// (AVX-512): every slot's float64 accumulators (4S vectors)
 // stay in registers for all the rows, which then stream as in the
 // scalar-parameter kernel. Row r of the S vectors is at r * stride: the
 // whole super-row (stride = S * W: 64, 80 or 96 slots with 16-float
