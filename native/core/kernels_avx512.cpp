@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "kernels_simd_body.h"
+#include "kernels_ymm_ops.h"
 
 namespace arelu {
 namespace {
@@ -65,26 +66,12 @@ struct Avx512 {
   static D fnmadd(D a, D b, D c) { return _mm512_fnmadd_pd(a, b, c); }
 };
 
-// The same operations on 8-float vectors. dx with mask registers as above
-// (on the AMD Zen 4 VM: 0.97-0.99x the time of AVX2's blends,
-// bench/RESULTS.md "Eleventh session"); the rest as AVX2 (kernels_avx2.cpp).
-struct Avx512Ymm {
-  using F = __m256;
-  using D = __m256d;
-  static constexpr int W = 8;
+// The same operations on 8-float vectors: AVX2's (kernels_ymm_ops.h), but
+// dx with mask registers as above (on the AMD Zen 4 VM 0.97-0.99x the time
+// of AVX2's blends, bench/RESULTS.md "Eleventh session") and 32 registers.
+struct Avx512Ymm : YmmOps {
   static constexpr int kRegisters = 32;
   static constexpr size_t kPrefetchAhead = 128;  // 512 bytes (kernels_simd_body.h)
-  static F load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
-  static F set1(float v) { return _mm256_set1_ps(v); }
-  static F zero() { return _mm256_setzero_ps(); }
-  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
-  static F add(F a, F b) { return _mm256_add_ps(a, b); }
-  static F sign_select(F x, F a, F b) { return _mm256_blendv_ps(b, a, x); }
-  static F zeros_of(F x) { return _mm256_maskz_mov_ps(_mm256_cmp_ps_mask(x, zero(), _CMP_EQ_OQ), x); }
-  static F relu(F x) { return _mm256_max_ps(zero(), x); }
-  static F neg(F x) { return _mm256_xor_ps(x, _mm256_set1_ps(-0.0f)); }
   static F dx(F x, F g, F a, F b) {
     const __mmask8 pos = _mm256_cmp_ps_mask(x, zero(), _CMP_GT_OQ);
     const __mmask8 negm = _mm256_cmp_ps_mask(x, zero(), _CMP_LT_OQ);
@@ -92,22 +79,6 @@ struct Avx512Ymm {
     r = _mm256_mask_mul_ps(r, negm, g, a);
     return _mm256_mask_mul_ps(r, pos, g, b);
   }
-  // Tails only: AVX2's masked moves (as kernels_avx2.cpp).
-  static __m256i first_mask(int m) {
-    alignas(64) static const int32_t kOnes[16] = {-1, -1, -1, -1, -1, -1, -1, -1};
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kOnes + 8 - m));
-  }
-  static F load_first(const float* p, int m) { return _mm256_maskload_ps(p, first_mask(m)); }
-  static void store_first(float* p, F v, int m) { _mm256_maskstore_ps(p, first_mask(m), v); }
-  static D widen(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
-  static D relud(D v) { return _mm256_max_pd(_mm256_setzero_pd(), v); }
-  static D negpartd(D v) { return _mm256_min_pd(_mm256_setzero_pd(), v); }
-  static D zerod() { return _mm256_setzero_pd(); }
-  static D loadd(const double* p) { return _mm256_loadu_pd(p); }
-  static void stored(double* p, D v) { _mm256_storeu_pd(p, v); }
-  static D addd(D a, D b) { return _mm256_add_pd(a, b); }
-  static D fmadd(D a, D b, D c) { return _mm256_fmadd_pd(a, b, c); }
-  static D fnmadd(D a, D b, D c) { return _mm256_fnmadd_pd(a, b, c); }
 };
 
 }  // namespace
