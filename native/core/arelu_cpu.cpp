@@ -514,8 +514,6 @@ void cpu_forward(const float* x, float* y, const Layout& layout, const float* al
     const size_t r1 = std::min(wide_rows, r0 + rows_per_task);
     const size_t full = full_rows(p, W, r0, r1);
     const size_t off = r0 * W;
-    // Whole rows go as rows of p.slots (a divisor of W): the same slots'
-    // coefficients, and the AVX-512 kernel holds up to 128 in registers.
     if (full > 0)
       k.forward_varying(x + off, y + off, p.slots, full * (W / p.slots), p.slots, st.a(), st.b(), st.finite);
     if (full < r1 - r0) {
