@@ -62,7 +62,8 @@ export interface Info {
    * Arrays from `serialBelow` up to these use the pool only while it is awake
    * (a call of that size ended within the last `spinUs`, as in a loop of
    * calls): waking sleeping threads costs more than the work at these sizes.
-   * Larger arrays always use the pool.
+   * Larger arrays always use the pool. They depend on the pool's size
+   * (smaller with more threads, which repay the wake sooner).
    */
   idleSerialBelow: { forward: number; backward: number };
   /** Microseconds the pool's threads poll for the next job before they sleep (ARELU_SPIN_US). */

@@ -99,6 +99,28 @@ describe('Threads and environment', function () {
     }
   });
 
+  it('scales the idle thresholds with the pool size: T / (2 (T - 1)) of the 2-thread ones, never under serialBelow', function () {
+    try {
+      arelu.setNumThreads(2);
+      const two = arelu.info().idleSerialBelow, serial = arelu.info().serialBelow;
+      arelu.setNumThreads(1);
+      expect(arelu.info().idleSerialBelow).to.deep.equal(two);
+      let last = two;
+      for (const t of [3, 4, 8, 16, 64]) {
+        arelu.setNumThreads(t);
+        const idle = arelu.info().idleSerialBelow;
+        for (const op of ['forward', 'backward']) {
+          expect(idle[op], `${op}, ${t} threads`).to.equal(Math.max(Math.floor(two[op] / (2 * (t - 1))) * t, serial[op]));
+          expect(idle[op]).to.be.at.most(last[op]).and.at.least(serial[op]);
+        }
+        last = idle;
+      }
+      expect(last.backward).to.be.below(two.backward);
+    } finally {
+      arelu.setNumThreads(os.availableParallelism());
+    }
+  });
+
   it('uses the pool for mid-size arrays only while it is awake: in a loop of calls, not for a lone call', function () {
     const { serialBelow, idleSerialBelow, spinUs } = arelu.info();
     expect(serialBelow.backward).to.be.below(idleSerialBelow.backward);

@@ -225,8 +225,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   serial.Set("backward", static_cast<double>(arelu::kSerialBelowBackward));
   o.Set("serialBelow", serial);
   Napi::Object idle = Napi::Object::New(env);
-  idle.Set("forward", static_cast<double>(arelu::kIdleSerialBelowForward));
-  idle.Set("backward", static_cast<double>(arelu::kIdleSerialBelowBackward));
+  idle.Set("forward", static_cast<double>(arelu::cpu_idle_serial_below_forward()));
+  idle.Set("backward", static_cast<double>(arelu::cpu_idle_serial_below_backward()));
   o.Set("idleSerialBelow", idle);
   o.Set("parallelJobs", static_cast<double>(arelu::cpu_parallel_jobs()));
   o.Set("spinUs", arelu::cpu_spin_us());

@@ -427,10 +427,11 @@ class CallCoeffs {
   const Coeffs* co_;
 };
 
-int max_threads_for(size_t n, size_t serial_below, size_t idle_serial_below) {
+int max_threads_for(size_t n, size_t serial_below, size_t two_thread_idle) {
   ThreadPool& pool = ThreadPool::instance();
   if (n < serial_below) return 1;
-  return n >= idle_serial_below || pool.awake() ? pool.threads() : 1;
+  const int threads = pool.threads();
+  return pool.awake() || n >= idle_serial_below(two_thread_idle, serial_below, threads) ? threads : 1;
 }
 
 // Marks the end of a call that could use the pool (see arelu_cpu.h): the
@@ -656,6 +657,18 @@ void cpu_parallel_copy(void* dst, const void* src, size_t bytes) {
   };
   const PoolCall pool_call(bytes / 4, kSerialBelowForward);
   run_tasks(ntasks, max_threads_for(bytes / 4, kSerialBelowForward, kIdleSerialBelowForward), body);
+}
+
+size_t idle_serial_below(size_t two_thread_threshold, size_t serial_below, int threads) {
+  if (threads <= 2) return std::max(two_thread_threshold, serial_below);
+  const size_t t = static_cast<size_t>(threads);
+  return std::max(two_thread_threshold / (2 * (t - 1)) * t, serial_below);
+}
+size_t cpu_idle_serial_below_forward() {
+  return idle_serial_below(kIdleSerialBelowForward, kSerialBelowForward, ThreadPool::instance().threads());
+}
+size_t cpu_idle_serial_below_backward() {
+  return idle_serial_below(kIdleSerialBelowBackward, kSerialBelowBackward, ThreadPool::instance().threads());
 }
 
 int cpu_threads() { return ThreadPool::instance().threads(); }

@@ -34,14 +34,24 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
 void cpu_parallel_copy(void* dst, const void* src, size_t bytes);
 
 // Threads used by the driver (the pool's size), and when a call uses them.
-// Below kSerialBelow* a call stays on the calling thread; from
-// kIdleSerialBelow* up it always uses the pool; in between only while the
-// pool is awake (ThreadPool::awake: its threads still polling after a job,
-// or a call of that size ended less than a spin window ago, as in a loop of
-// calls). Waking sleeping threads costs 15-80 us on the development VM,
-// more than the work at those sizes; a polled hand-off costs under 1 us,
-// and 2 threads then take 0.55-0.85x the time of one from 64K elements
-// (bench/RESULTS.md, fifth session).
+// Below kSerialBelow* a call stays on the calling thread; from the idle
+// threshold up it always uses the pool; in between only while the pool is
+// awake (ThreadPool::awake: its threads still polling after a job, or a
+// call of that size ended less than a spin window ago, as in a loop of
+// calls). A polled hand-off costs under 1 us, and 2 threads then take
+// 0.55-0.85x the time of one from 64K elements (bench/RESULTS.md, fifth and
+// eleventh sessions). Waking sleeping threads costs a fixed w (15-80 us on
+// the development VMs, more after longer gaps), which a call of serial time
+// t split over T threads repays when t/T + w < t, i.e. t > w * T / (T - 1):
+// kIdleSerialBelow* are the sizes where that holds for 2 threads (measured
+// on the Zen 4 VM with 1-20 ms gaps: bench/threads-crossover.js --idle,
+// bench/RESULTS.md "Twelfth session"), and idle_serial_below scales them by
+// T / (2 (T - 1)) for T threads (a model: half of them from many threads;
+// unmeasured beyond 2), never below kSerialBelow*.
+size_t idle_serial_below(size_t two_thread_threshold, size_t serial_below, int threads);
+// The idle thresholds for the pool's current size.
+size_t cpu_idle_serial_below_forward();
+size_t cpu_idle_serial_below_backward();
 int cpu_threads();
 unsigned long long cpu_parallel_jobs();
 // Per-channel coefficient tables built so far (each an exp per channel); a
@@ -61,8 +71,8 @@ constexpr size_t kIdleSerialBelowBackward = ARELU_SERIAL_BELOW;
 #else
 constexpr size_t kSerialBelowForward = size_t(1) << 16;
 constexpr size_t kSerialBelowBackward = size_t(1) << 16;
-constexpr size_t kIdleSerialBelowForward = size_t(1) << 20;
-constexpr size_t kIdleSerialBelowBackward = size_t(1) << 19;
+constexpr size_t kIdleSerialBelowForward = size_t(1) << 21;   // for 2 threads
+constexpr size_t kIdleSerialBelowBackward = size_t(1) << 20;  // for 2 threads
 #endif
 
 }  // namespace arelu
