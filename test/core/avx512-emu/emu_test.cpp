@@ -1,6 +1,7 @@
 // The AVX-512 kernels, compiled against simde's portable emulation, against
 // the scalar kernels, bit for bit (NaN = NaN), on random and edge data.
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -29,8 +30,17 @@ static int check_table(const CpuKernels& E, const char* label) {
     float a = trial % 7 == 0 ? NAN : 0.01f + (trial % 98) / 100.f, b = 1.0f + (trial % 100) / 100.f;
     std::vector<float> y1(n), y2(n), d1(n), d2(n);
     double s1[2], s2[2];
-    S.forward_uniform(x.data(), y1.data(), n, a, b); E.forward_uniform(x.data(), y2.data(), n, a, b);
-    for (size_t i = 0; i < n; ++i) { ++checks; if (!same(y1[i], y2[i]) && bad++ < 5) printf("fwd_u n=%zu i=%zu x=%g %08x vs %08x\n", n, i, x[i], *(uint32_t*)&y1[i], *(uint32_t*)&y2[i]); }
+    S.forward_uniform(x.data(), y1.data(), n, a, b);
+    {  // y at (trial % 16) floats past a 64-byte line (the store peel), guarded on both sides
+      std::vector<float> yb(n + 48, 7.0f);
+      float* y = yb.data() + (64 - reinterpret_cast<uintptr_t>(yb.data()) % 64) % 64 / 4 + 16 + trial % 16;
+      E.forward_uniform(x.data(), y, n, a, b);
+      for (size_t i = 0; i < n; ++i) { ++checks; if (!same(y1[i], y[i]) && bad++ < 5) printf("fwd_u n=%zu i=%zu x=%g %08x vs %08x\n", n, i, x[i], *(uint32_t*)&y1[i], *(uint32_t*)&y[i]); }
+      for (float* q = yb.data(); q < yb.data() + yb.size(); ++q) {
+        if (q == y) q += n;
+        if (q < yb.data() + yb.size()) { ++checks; if (*q != 7.0f && bad++ < 5) printf("fwd_u n=%zu wrote outside y\n", n); }
+      }
+    }
     S.forward_varying(x.data(), y1.data(), n, 1, n, pa.data(), pb.data(), false);
     for (bool finite : {false, true}) {  // pa, pb are finite: both forms apply
       E.forward_varying(x.data(), y2.data(), n, 1, n, pa.data(), pb.data(), finite);
@@ -72,7 +82,8 @@ static int check_table(const CpuKernels& E, const char* label) {
       }
     }
     // rows: consecutive rows of `len` elements, row r with channel (c0 + r) % C
-    const size_t len = 1 + trial % 90, C = 1 + trial % 5, c0 = trial % C, nrows = n / len;
+    const size_t len = trial % 10 == 5 ? 1024 + trial % 37 : 1 + trial % 90;  // 1024+: forward aligns its stores
+    const size_t C = 1 + trial % 5, c0 = trial % C, nrows = n / len;
     if (nrows > 0) {
       std::vector<Coeffs> co(C);
       for (size_t c = 0; c < C; ++c) co[c] = make_coeffs(c == 2 && trial % 11 == 0 ? NAN : 0.2f * c, 1.0f - c);
