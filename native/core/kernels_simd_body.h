@@ -257,7 +257,24 @@ inline void add_terms(const float* x, const float* g, typename V::D& acc_a,
 // first group, after which the compiler keeps the accumulators in
 // registers from the first group to the fold (bench/RESULTS.md, "Eighth
 // session"). The same bits either way.
-template <class V, bool kTail = true>
+//
+// kAlignStores: dx's stores start at a vector-aligned address, as forward's
+// do (forward_body). The p elements before it (lanes 0 .. p-1) go first, as
+// the last p positions of a zero-padded group; every group after them then
+// starts at element p + 16k, so register position j holds lane
+// (p + j) % 16 throughout (the tail too): each lane adds the same terms in
+// the same order. The fold needs no rotating back: it adds positions l and
+// l + w for w = 8, 4, 2, 1, pairs at distance w modulo 2w, which a cyclic
+// rotation of the 16 positions maps onto the same pairs (each level's
+// values come out rotated the same way), and float addition is commutative
+// (but for which NaN payload a sum of two NaNs keeps, which the compiler
+// may choose anyway and finish_dalpha/finish_dbeta make canonical): the
+// same sums (tested against the scalar kernel at every p). With the 8-float
+// AVX-512 table on the Zen 4 VM, dx stores aligned this way took
+// 0.92-0.94x the time at 64K-1M elements (the 16-float table, bound by its
+// converts there, 0.99-1.02x in a scratch loop; bench/RESULTS.md, "Twelfth
+// session").
+template <class V, bool kTail = true, bool kAlignStores = false>
 __attribute__((always_inline)) inline void backward_piece(const float* x, const float* g, float* dx, size_t n,
                                                           typename V::F va, typename V::F vb, double* sums) {
   constexpr int kVecs = kLanes / V::W;  // float vectors per 16-lane group
@@ -278,7 +295,25 @@ __attribute__((always_inline)) inline void backward_piece(const float* x, const 
     }
   };
   size_t i = 0;
-  if constexpr (kTail) {
+  if constexpr (kAlignStores) {
+    const size_t mis = (reinterpret_cast<uintptr_t>(dx) / sizeof(float)) % V::W;
+    if (mis != 0 && n >= kLanes) {
+      const size_t p = V::W - mis;  // the elements before dx's first aligned address
+      alignas(64) float xb[kLanes], gb[kLanes], db[kLanes];
+      for (int h = 0; h < kVecs; ++h) {
+        V::store(xb + h * V::W, V::zero());
+        V::store(gb + h * V::W, V::zero());
+      }
+      for (size_t j = 0; j < p; ++j) {
+        xb[kLanes - p + j] = x[j];
+        gb[kLanes - p + j] = g[j];
+      }
+      group(xb, gb, db);
+      for (size_t j = 0; j < p; ++j) dx[j] = db[kLanes - p + j];
+      i = p;
+    }
+  }
+  if constexpr (kTail || kAlignStores) {
     for (; i + kLanes <= n; i += kLanes) {
       prefetch_inputs<V>(x + i, g + i);
       group(x + i, g + i, dx + i);
@@ -290,7 +325,7 @@ __attribute__((always_inline)) inline void backward_piece(const float* x, const 
       i += kLanes;
     } while (i < n);
   }
-  if (kTail && i < n) {
+  if ((kTail || kAlignStores) && i < n) {
     alignas(64) float xb[kLanes], gb[kLanes], db[kLanes];
     const int m = static_cast<int>(n - i);  // 1 .. kLanes - 1
     for (int h = 0; h < kVecs; ++h) {
@@ -328,9 +363,23 @@ __attribute__((always_inline)) inline void backward_piece(const float* x, const 
   sums[1] = lb[0];
 }
 
+// Whether backward aligns its dx stores (kAlignStores): pieces and rows of
+// kBackwardAlignFrom elements and more, on x86 (the 8- and 16-float tables,
+// where it was measured; NEON's 4-float stores keep the plain body). The
+// head and the tail group it adds cost what it saves in rows of 4096-8192
+// elements (0.98-1.02x) and more in shorter ones (1.10x with rows of 1024:
+// 32x32 maps, NCHW); rows of 16K elements took 0.95x the time, scalar
+// parameters 0.92-0.97x at 32K-1M (bench/RESULTS.md, "Twelfth session").
+template <class V>
+constexpr bool kBackwardAligns = V::W >= 8;
+constexpr size_t kBackwardAlignFrom = 8192;
+
 template <class V>
 void backward_uniform(const float* x, const float* g, float* dx, size_t n, float a, float b, double* sums) {
-  backward_piece<V>(x, g, dx, n, V::set1(a), V::set1(b), sums);
+  if (kBackwardAligns<V> && n >= kBackwardAlignFrom)
+    backward_piece<V, true, kBackwardAligns<V>>(x, g, dx, n, V::set1(a), V::set1(b), sums);
+  else
+    backward_piece<V>(x, g, dx, n, V::set1(a), V::set1(b), sums);
 }
 
 template <class V>
@@ -338,17 +387,20 @@ void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t r
                    size_t channels, double* partial) {
   // Rows of whole 16-lane groups (8x8, 12x12, 16x16, 28x28 maps...) take the
   // body without tail code: 0.77x the time with 64-element rows, 0.86-0.89x
-  // with 256 (bench/RESULTS.md, "Eighth session").
-  auto all_rows = [&](auto tail) {
+  // with 256 (bench/RESULTS.md, "Eighth session"). Long rows align dx's
+  // stores (kBackwardAlignFrom).
+  auto all_rows = [&](auto tail, auto align) {
     for_each_row(rows, c0, channels, [&](size_t r, size_t c) {
-      backward_piece<V, decltype(tail)::value>(x + r * n, g + r * n, dx + r * n, n, V::set1(co[c].a),
-                                               V::set1(co[c].b), partial + 2 * r);
+      backward_piece<V, decltype(tail)::value, decltype(align)::value>(
+          x + r * n, g + r * n, dx + r * n, n, V::set1(co[c].a), V::set1(co[c].b), partial + 2 * r);
     });
   };
-  if (n > 0 && n % kLanes == 0)
-    all_rows(std::false_type());
+  if (kBackwardAligns<V> && n >= kBackwardAlignFrom)
+    all_rows(std::true_type(), std::bool_constant<kBackwardAligns<V>>());
+  else if (n > 0 && n % kLanes == 0)
+    all_rows(std::false_type(), std::false_type());
   else
-    all_rows(std::true_type());
+    all_rows(std::true_type(), std::false_type());
 }
 
 template <class V>

@@ -16,15 +16,23 @@ static bool same(float a, float b) { uint32_t x, y; memcpy(&x, &a, 4); memcpy(&y
 static bool samed(double a, double b) { uint64_t x, y; memcpy(&x, &a, 8); memcpy(&y, &b, 8); return x == y || (a != a && b != b); }
 static int check_table(const CpuKernels& E, const char* label) {
   const CpuKernels& S = kScalarKernels;
-  std::mt19937 rng(5); std::uniform_real_distribution<float> u(-4, 4);
+  // All 24 significand bits random, magnitudes 4 down past 2^-12: the sums
+  // round, so their bits depend on the order of the additions (uniform
+  // floats in [-4, 4] are multiples of 2^-21, whose sums here are exact).
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int32_t> mant(-(1 << 24) + 1, (1 << 24) - 1);
+  std::uniform_int_distribution<int> exp2(-36, -22);
+  auto u = [&](std::mt19937& r) { return std::ldexp(static_cast<float>(mant(r)), exp2(r)); };
   const float edges[] = {0.f, -0.f, INFINITY, -INFINITY, NAN, 1e-45f, -1e-45f, 3e38f, -3e38f, -1e-40f};
   int bad = 0, checks = 0;
   for (int trial = 0; trial < 400; ++trial) {
     size_t n = (trial * 37) % 1500 + (trial % 3 == 0 ? 16384 - 700 : 0);
     std::vector<float> x(n), g(n), pa(n), pb(n);
     for (size_t i = 0; i < n; ++i) {
-      x[i] = (rng() % 20 == 0) ? edges[rng() % 10] : u(rng);
-      g[i] = (rng() % 30 == 0) ? edges[rng() % 10] : u(rng);
+      // Every fourth trial finite: one NaN or infinity makes a sum NaN,
+      // and NaN sums compare equal whatever the order of their additions.
+      x[i] = (trial % 4 != 1 && rng() % 20 == 0) ? edges[rng() % 10] : u(rng);
+      g[i] = (trial % 4 != 1 && rng() % 30 == 0) ? edges[rng() % 10] : u(rng);
       pa[i] = 0.01f + (rng() % 98) / 100.f; pb[i] = 1.f + (rng() % 100) / 100.f;
     }
     float a = trial % 7 == 0 ? NAN : 0.01f + (trial % 98) / 100.f, b = 1.0f + (trial % 100) / 100.f;
@@ -46,8 +54,17 @@ static int check_table(const CpuKernels& E, const char* label) {
       E.forward_varying(x.data(), y2.data(), n, 1, n, pa.data(), pb.data(), finite);
       for (size_t i = 0; i < n; ++i) { ++checks; if (!same(y1[i], y2[i]) && bad++ < 5) printf("fwd_v(%d) i=%zu\n", finite, i); }
     }
-    S.backward_uniform(x.data(), g.data(), d1.data(), n, a, b, s1); E.backward_uniform(x.data(), g.data(), d2.data(), n, a, b, s2);
-    for (size_t i = 0; i < n; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_u dx i=%zu\n", i); }
+    S.backward_uniform(x.data(), g.data(), d1.data(), n, a, b, s1);
+    {  // dx at (trial * 5 % 16) floats past a 64-byte line (the store peel and lane rotation), guarded
+      std::vector<float> db(n + 48, 7.0f);
+      float* d = db.data() + (64 - reinterpret_cast<uintptr_t>(db.data()) % 64) % 64 / 4 + 16 + trial * 5 % 16;
+      E.backward_uniform(x.data(), g.data(), d, n, a, b, s2);
+      for (size_t i = 0; i < n; ++i) { ++checks; if (!same(d1[i], d[i]) && bad++ < 5) printf("bwd_u dx i=%zu\n", i); }
+      for (float* q = db.data(); q < db.data() + db.size(); ++q) {
+        if (q == d) q += n;
+        if (q < db.data() + db.size()) { ++checks; if (*q != 7.0f && bad++ < 5) printf("bwd_u n=%zu wrote outside dx\n", n); }
+      }
+    }
     checks += 2; if ((!samed(s1[0], s2[0]) || !samed(s1[1], s2[1])) && bad++ < 5) printf("bwd_u sums n=%zu %.17g %.17g vs %.17g %.17g\n", n, s1[0], s1[1], s2[0], s2[1]);
     // varying: rows of `slots` slots
     // (64-96 slots: one super-row in registers; 128-384: strips of them)
@@ -82,7 +99,8 @@ static int check_table(const CpuKernels& E, const char* label) {
       }
     }
     // rows: consecutive rows of `len` elements, row r with channel (c0 + r) % C
-    const size_t len = trial % 10 == 5 ? 1024 + trial % 37 : 1 + trial % 90;  // 1024+: forward aligns its stores
+    // 1024+: forward aligns its stores; 8192+ (finite trials of 16K): backward does too
+    const size_t len = trial % 12 == 9 ? 8192 + trial % 37 : trial % 10 == 5 ? 1024 + trial % 37 : 1 + trial % 90;
     const size_t C = 1 + trial % 5, c0 = trial % C, nrows = n / len;
     if (nrows > 0) {
       std::vector<Coeffs> co(C);
