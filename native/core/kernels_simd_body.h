@@ -10,10 +10,13 @@
 //   widen(const float*) -> D                  load W/2 floats, widen exactly
 //   zerod/loadd/stored/addd/fmadd/fnmadd       double ops
 //   relud(v) = max(0, v), negpartd(v) = min(0, v)   both keep NaN v
-// Tails fall back to the scalar reference functions, so every element's
-// value is defined by arelu_math.h. The backward sums keep the canonical
+// Every element's value is defined by arelu_math.h: tails take the scalar
+// reference functions, or the vector formulas (bit-identical to them) on a
+// zero-padded or masked vector. The backward sums keep the canonical
 // 16-lane order of arelu_math.h: lanes [k*W/2, k*W/2 + W/2) live in
-// accumulator k, which is the same order scalar code uses.
+// accumulator k, which is the same order scalar code uses (or, where dx's
+// stores are aligned, a rotation of it that folds to the same sums:
+// backward_piece).
 //
 // Why the sums widen from memory (issue 11, bench/RESULTS.md "Backward in
 // cache"): widening a register half costs a shuffle plus a convert, and the
@@ -127,12 +130,17 @@ inline void forward_body(const float* x, float* y, size_t n, float a, float b) {
   }
 }
 
-// From this many elements forward aligns its stores (forward_body).
+// Where forward and backward align their stores: on x86 (8- and 16-float
+// vectors, where it was measured; NEON's 4-float stores keep the plain
+// bodies, unmeasured on arm64 hardware), forward from kAlignStoresFrom
+// elements.
+template <class V>
+constexpr bool kAlignsStores = V::W >= 8;
 constexpr size_t kAlignStoresFrom = 1024;
 
 template <class V>
 void forward_uniform(const float* x, float* y, size_t n, float a, float b) {
-  if (n >= kAlignStoresFrom)
+  if (kAlignsStores<V> && n >= kAlignStoresFrom)
     forward_body<V, true>(x, y, n, a, b);
   else
     forward_body<V, false>(x, y, n, a, b);
@@ -363,21 +371,18 @@ __attribute__((always_inline)) inline void backward_piece(const float* x, const 
   sums[1] = lb[0];
 }
 
-// Whether backward aligns its dx stores (kAlignStores): pieces and rows of
-// kBackwardAlignFrom elements and more, on x86 (the 8- and 16-float tables,
-// where it was measured; NEON's 4-float stores keep the plain body). The
+// Backward aligns its dx stores (kAlignStores) in pieces and rows of
+// kBackwardAlignFrom elements and more, where kAlignsStores. The
 // head and the tail group it adds cost what it saves in rows of 4096-8192
 // elements (0.98-1.02x) and more in shorter ones (1.10x with rows of 1024:
 // 32x32 maps, NCHW); rows of 16K elements took 0.95x the time, scalar
 // parameters 0.92-0.97x at 32K-1M (bench/RESULTS.md, "Twelfth session").
-template <class V>
-constexpr bool kBackwardAligns = V::W >= 8;
 constexpr size_t kBackwardAlignFrom = 8192;
 
 template <class V>
 void backward_uniform(const float* x, const float* g, float* dx, size_t n, float a, float b, double* sums) {
-  if (kBackwardAligns<V> && n >= kBackwardAlignFrom)
-    backward_piece<V, true, kBackwardAligns<V>>(x, g, dx, n, V::set1(a), V::set1(b), sums);
+  if (kAlignsStores<V> && n >= kBackwardAlignFrom)
+    backward_piece<V, true, kAlignsStores<V>>(x, g, dx, n, V::set1(a), V::set1(b), sums);
   else
     backward_piece<V>(x, g, dx, n, V::set1(a), V::set1(b), sums);
 }
@@ -395,8 +400,8 @@ void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t r
           x + r * n, g + r * n, dx + r * n, n, V::set1(co[c].a), V::set1(co[c].b), partial + 2 * r);
     });
   };
-  if (kBackwardAligns<V> && n >= kBackwardAlignFrom)
-    all_rows(std::true_type(), std::bool_constant<kBackwardAligns<V>>());
+  if (kAlignsStores<V> && n >= kBackwardAlignFrom)
+    all_rows(std::true_type(), std::bool_constant<kAlignsStores<V>>());
   else if (n > 0 && n % kLanes == 0)
     all_rows(std::false_type(), std::false_type());
   else
@@ -411,8 +416,8 @@ void forward_rows(const float* x, float* y, size_t n, size_t rows, const Coeffs*
       forward_body<V, decltype(align)::value>(x + r * n, y + r * n, n, co[c].a, co[c].b);
     });
   };
-  if (n >= kAlignStoresFrom)
-    all_rows(std::true_type());
+  if (kAlignsStores<V> && n >= kAlignStoresFrom)
+    all_rows(std::bool_constant<kAlignsStores<V>>());
   else
     all_rows(std::false_type());
 }
