@@ -87,11 +87,12 @@ inline typename V::F forward_fast(typename V::F x, typename V::F a,
 // Forward's body. kAlignStores: y's stores start at a vector-aligned
 // address (W floats: 64 bytes with 16-float vectors), after one masked
 // vector for the elements before it, and the rest after the main loop goes
-// through vector operations too. Node's large typed arrays start 16 or 48
-// bytes past a 64-byte line, so every 16-float store otherwise spans two
-// lines: aligned this way, forward took 0.85-0.89x the time at 64K-1M
-// elements on the Zen 4 VM (AVX2: 0.88-0.90x), the time it takes on
-// aligned arrays; misaligned loads cost nothing measurable
+// through vector operations too. Node's typed arrays are only 16-byte
+// aligned (the one measured started 48 bytes past a 64-byte line), so
+// every 16-float store otherwise spans two lines: aligned this way,
+// forward took 0.85-0.89x the time at 64K-1M elements on the Zen 4 VM
+// (AVX2: 0.88-0.90x), the time it takes on aligned arrays; misaligned
+// loads cost nothing measurable
 // (bench/RESULTS.md, "Twelfth session"). Short rows (forward_rows, NCHW
 // maps) keep the plain body: with the peel, rows of 64-256 floats took
 // 1.09-1.15x the time.
@@ -280,7 +281,7 @@ inline void add_terms(const float* x, const float* g, typename V::D& acc_a,
 // same sums (tested against the scalar kernel at every p). With the 8-float
 // AVX-512 table on the Zen 4 VM, dx stores aligned this way took
 // 0.92-0.94x the time at 64K-1M elements (the 16-float table, bound by its
-// converts there, 0.99-1.02x in a scratch loop; bench/RESULTS.md, "Twelfth
+// converts there, 0.98-1.00x in a scratch loop; bench/RESULTS.md, "Twelfth
 // session").
 template <class V, bool kTail = true, bool kAlignStores = false>
 __attribute__((always_inline)) inline void backward_piece(const float* x, const float* g, float* dx, size_t n,
