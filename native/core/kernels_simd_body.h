@@ -200,30 +200,77 @@ inline void forward_varying_flat(const float* x, float* y, size_t total, size_t 
 // 16K-64K, 0.90-0.93x at 256K, 0.92x at 1M; 3 channels (96 slots) 0.86x
 // (bench/kernel-ab/core-ab.sh with AB_OP=forward; bench/RESULTS.md
 // "Eleventh session"). Same bits: the same operation per element.
-template <class V, int S, bool kFinite>
+//
+// kAlignStores: y's stores start at its first vector-aligned address, as
+// forward_body's do. The p elements before it take one masked vector, and
+// the rest runs from element p, where vector s of every row covers slots
+// p + s W ... (mod S W): its coefficients are loaded once from a doubled
+// copy of the row's (same operation per element: the same bits).
+template <class V, int S, bool kFinite, bool kAlignStores>
 inline void forward_in_registers(const float* x, float* y, size_t total, const float* pa, const float* pb) {
-  typename V::F a[S], b[S];
-  for (int s = 0; s < S; ++s) {
-    a[s] = V::load(pa + s * V::W);
-    b[s] = V::load(pb + s * V::W);
+  constexpr size_t n = static_cast<size_t>(S) * V::W;  // slots per row
+  auto one = [](typename V::F xv, typename V::F av, typename V::F bv) {
+    return kFinite ? forward_fast<V>(xv, av, bv) : forward_vec<V>(xv, av, bv);
+  };
+  size_t p = 0;
+  if constexpr (kAlignStores) {
+    const size_t mis = (reinterpret_cast<uintptr_t>(y) / sizeof(float)) % V::W;
+    p = mis != 0 ? V::W - mis : 0;
   }
-  for (size_t i = 0; i < total; i += S * V::W)
+  typename V::F a[S], b[S];
+  if (p == 0) {
     for (int s = 0; s < S; ++s) {
-      const typename V::F xv = V::load(x + i + s * V::W);
-      V::store(y + i + s * V::W, kFinite ? forward_fast<V>(xv, a[s], b[s]) : forward_vec<V>(xv, a[s], b[s]));
+      a[s] = V::load(pa + s * V::W);
+      b[s] = V::load(pb + s * V::W);
     }
+  } else {
+    const int m = static_cast<int>(p);
+    V::store_first(y, one(V::load_first(x, m), V::load_first(pa, m), V::load_first(pb, m)), m);
+    alignas(64) float ra[2 * n], rb[2 * n];
+    for (int s = 0; s < S; ++s) {
+      const typename V::F av = V::load(pa + s * V::W), bv = V::load(pb + s * V::W);
+      V::store(ra + s * V::W, av), V::store(ra + n + s * V::W, av);
+      V::store(rb + s * V::W, bv), V::store(rb + n + s * V::W, bv);
+    }
+    for (int s = 0; s < S; ++s) {
+      a[s] = V::load(ra + p + s * V::W);
+      b[s] = V::load(rb + p + s * V::W);
+    }
+  }
+  size_t i = p;
+  for (; i + n <= total; i += n)
+    for (int s = 0; s < S; ++s) V::store(y + i + s * V::W, one(V::load(x + i + s * V::W), a[s], b[s]));
+  for (int s = 0; s < S && i < total; ++s, i += V::W) {  // the last row's n - p (kAlignStores)
+    if (i + V::W <= total) {
+      V::store(y + i, one(V::load(x + i), a[s], b[s]));
+    } else {
+      const int m = static_cast<int>(total - i);
+      V::store_first(y + i, one(V::load_first(x + i, m), a[s], b[s]), m);
+    }
+  }
 }
+
+// From here forward_in_registers aligns its stores (the driver's tasks are
+// about 32K elements: 32640 with 3 NHWC channels): 0.85-0.89x the time at
+// 32K-1M elements (NHWC, 64 channels; 3 channels 0.89x at 96K), but its
+// head, tail and rotated coefficients cost 1.03-1.04x at 16K and 1.09-1.12x
+// at 4K (bench/RESULTS.md, "Twelfth session").
+constexpr size_t kAlignPeriodFrom = 24576;
 
 template <class V, bool kFinite>
 inline void forward_flat(const float* x, float* y, size_t total, size_t n, const float* pa, const float* pb) {
   if constexpr (V::kRegisters >= 32 && V::W == 16) {
-    switch (n / V::W) {
-      case 2: return forward_in_registers<V, 2, kFinite>(x, y, total, pa, pb);  // (n is a whole
-      case 4: return forward_in_registers<V, 4, kFinite>(x, y, total, pa, pb);  // number of vector
-      case 6: return forward_in_registers<V, 6, kFinite>(x, y, total, pa, pb);  // pairs here)
-      case 8: return forward_in_registers<V, 8, kFinite>(x, y, total, pa, pb);
-      default: break;
-    }
+    auto rows = [&](auto align) {
+      constexpr bool kAlign = decltype(align)::value;
+      switch (n / V::W) {
+        case 2: return forward_in_registers<V, 2, kFinite, kAlign>(x, y, total, pa, pb), true;  // (n is a
+        case 4: return forward_in_registers<V, 4, kFinite, kAlign>(x, y, total, pa, pb), true;  // whole number
+        case 6: return forward_in_registers<V, 6, kFinite, kAlign>(x, y, total, pa, pb), true;  // of vector
+        case 8: return forward_in_registers<V, 8, kFinite, kAlign>(x, y, total, pa, pb), true;  // pairs here)
+        default: return false;
+      }
+    };
+    if (total >= kAlignPeriodFrom ? rows(std::true_type()) : rows(std::false_type())) return;
   }
   forward_varying_flat<V, kFinite>(x, y, total, n, pa, pb);
 }

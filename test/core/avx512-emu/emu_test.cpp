@@ -115,6 +115,23 @@ static int check_table(const CpuKernels& E, const char* label) {
       for (size_t i = 0; i < nrows * len; ++i) { ++checks; if (!same(y1[i], y2[i]) && bad++ < 5) printf("fwd_rows len=%zu i=%zu\n", len, i); }
     }
   }
+  // Period-mode forward on calls long enough for aligned stores
+  // (forward_in_registers: rows of 2, 4, 6, 8 vectors), y at every offset
+  // from a line, guarded on both sides.
+  for (int k = 0; k < 16; ++k) {
+    const size_t slots = 32 * (1 + k % 4), rows = 30000 / slots + k, total = rows * slots;
+    std::vector<float> x(total), pa(slots), pb(slots), y1(total), yb(total + 48, 7.0f);
+    for (size_t i = 0; i < total; ++i) x[i] = (rng() % 50 == 0) ? edges[rng() % 10] : u(rng);
+    for (size_t j = 0; j < slots; ++j) pa[j] = 0.01f + (rng() % 98) / 100.f, pb[j] = 1.f + (rng() % 100) / 100.f;
+    float* y = yb.data() + (64 - reinterpret_cast<uintptr_t>(yb.data()) % 64) % 64 / 4 + 16 + k;
+    S.forward_varying(x.data(), y1.data(), slots, rows, slots, pa.data(), pb.data(), false);
+    E.forward_varying(x.data(), y, slots, rows, slots, pa.data(), pb.data(), k % 2 == 0);
+    for (size_t i = 0; i < total; ++i) { ++checks; if (!same(y1[i], y[i]) && bad++ < 5) printf("fwd_v aligned slots=%zu offset=%d i=%zu\n", slots, k, i); }
+    for (float* q = yb.data(); q < yb.data() + yb.size(); ++q) {
+      if (q == y) q += total;
+      if (q < yb.data() + yb.size()) { ++checks; if (*q != 7.0f && bad++ < 5) printf("fwd_v aligned wrote outside y\n"); }
+    }
+  }
   printf("%s (simde emulation) vs scalar: %d checks, %d mismatches\n", label, checks, bad);
   return bad;
 }
