@@ -84,6 +84,21 @@ inline typename V::F forward_fast(typename V::F x, typename V::F a,
   return V::add(V::mul(x, V::sign_select(x, a, b)), V::zeros_of(x));
 }
 
+// The elements from p to its first vector-aligned address (W floats: 64
+// bytes with 16-float vectors); 0 when p is aligned.
+template <class V>
+inline size_t to_aligned(const float* p) {
+  const size_t mis = (reinterpret_cast<uintptr_t>(p) / sizeof(float)) % V::W;
+  return mis != 0 ? V::W - mis : 0;
+}
+
+// Forward of a vector with per-lane coefficients: the 3-operation form
+// when the caller knows them finite (kFinite), else the reference form.
+template <class V, bool kFinite>
+inline typename V::F forward_coef(typename V::F x, typename V::F a, typename V::F b) {
+  return kFinite ? forward_fast<V>(x, a, b) : forward_vec<V>(x, a, b);
+}
+
 // Forward's body. kAlignStores: y's stores start at a vector-aligned
 // address (W floats: 64 bytes with 16-float vectors), after one masked
 // vector for the elements before it, and the rest after the main loop goes
@@ -101,11 +116,10 @@ inline void forward_body(const float* x, float* y, size_t n, float a, float b) {
   const typename V::F va = V::set1(a), vb = V::set1(b);
   size_t i = 0;
   if constexpr (kAlignStores) {
-    const size_t mis = (reinterpret_cast<uintptr_t>(y) / sizeof(float)) % V::W;
-    if (mis != 0) {
-      const int m = V::W - static_cast<int>(mis);
+    if (const size_t p = to_aligned<V>(y); p != 0) {
+      const int m = static_cast<int>(p);
       V::store_first(y, forward_vec<V>(V::load_first(x, m), va, vb), m);
-      i = static_cast<size_t>(m);
+      i = p;
     }
   }
   if (std::isfinite(a) && std::isfinite(b)) {
@@ -161,8 +175,8 @@ inline void forward_varying_pair(const float* x, float* y, const float* pa, cons
   const typename V::F x0 = V::load(x), x1 = V::load(x + V::W);
   const typename V::F a0 = V::load(pa), a1 = V::load(pa + V::W);
   const typename V::F b0 = V::load(pb), b1 = V::load(pb + V::W);
-  V::store(y, kFinite ? forward_fast<V>(x0, a0, b0) : forward_vec<V>(x0, a0, b0));
-  V::store(y + V::W, kFinite ? forward_fast<V>(x1, a1, b1) : forward_vec<V>(x1, a1, b1));
+  V::store(y, forward_coef<V, kFinite>(x0, a0, b0));
+  V::store(y + V::W, forward_coef<V, kFinite>(x1, a1, b1));
 }
 
 template <class V, bool kFinite>
@@ -171,7 +185,7 @@ inline void forward_varying_row(const float* x, float* y, size_t n, const float*
   for (; i + 2 * V::W <= n; i += 2 * V::W) forward_varying_pair<V, kFinite>(x + i, y + i, pa + i, pb + i);
   for (; i + V::W <= n; i += V::W) {
     const typename V::F xv = V::load(x + i), va = V::load(pa + i), vb = V::load(pb + i);
-    V::store(y + i, kFinite ? forward_fast<V>(xv, va, vb) : forward_vec<V>(xv, va, vb));
+    V::store(y + i, forward_coef<V, kFinite>(xv, va, vb));
   }
   for (; i < n; ++i) y[i] = forward_elem(x[i], pa[i], pb[i]);
 }
@@ -209,14 +223,7 @@ inline void forward_varying_flat(const float* x, float* y, size_t total, size_t 
 template <class V, int S, bool kFinite, bool kAlignStores>
 inline void forward_in_registers(const float* x, float* y, size_t total, const float* pa, const float* pb) {
   constexpr size_t n = static_cast<size_t>(S) * V::W;  // slots per row
-  auto one = [](typename V::F xv, typename V::F av, typename V::F bv) {
-    return kFinite ? forward_fast<V>(xv, av, bv) : forward_vec<V>(xv, av, bv);
-  };
-  size_t p = 0;
-  if constexpr (kAlignStores) {
-    const size_t mis = (reinterpret_cast<uintptr_t>(y) / sizeof(float)) % V::W;
-    p = mis != 0 ? V::W - mis : 0;
-  }
+  const size_t p = kAlignStores ? to_aligned<V>(y) : 0;
   typename V::F a[S], b[S];
   if (p == 0) {
     for (int s = 0; s < S; ++s) {
@@ -225,7 +232,8 @@ inline void forward_in_registers(const float* x, float* y, size_t total, const f
     }
   } else {
     const int m = static_cast<int>(p);
-    V::store_first(y, one(V::load_first(x, m), V::load_first(pa, m), V::load_first(pb, m)), m);
+    const typename V::F head = V::load_first(x, m);
+    V::store_first(y, forward_coef<V, kFinite>(head, V::load_first(pa, m), V::load_first(pb, m)), m);
     alignas(64) float ra[2 * n], rb[2 * n];
     for (int s = 0; s < S; ++s) {
       const typename V::F av = V::load(pa + s * V::W), bv = V::load(pb + s * V::W);
@@ -239,13 +247,16 @@ inline void forward_in_registers(const float* x, float* y, size_t total, const f
   }
   size_t i = p;
   for (; i + n <= total; i += n)
-    for (int s = 0; s < S; ++s) V::store(y + i + s * V::W, one(V::load(x + i + s * V::W), a[s], b[s]));
+    for (int s = 0; s < S; ++s) {
+      const size_t e = i + s * V::W;
+      V::store(y + e, forward_coef<V, kFinite>(V::load(x + e), a[s], b[s]));
+    }
   for (int s = 0; s < S && i < total; ++s, i += V::W) {  // the last row's n - p (kAlignStores)
     if (i + V::W <= total) {
-      V::store(y + i, one(V::load(x + i), a[s], b[s]));
+      V::store(y + i, forward_coef<V, kFinite>(V::load(x + i), a[s], b[s]));
     } else {
       const int m = static_cast<int>(total - i);
-      V::store_first(y + i, one(V::load_first(x + i, m), a[s], b[s]), m);
+      V::store_first(y + i, forward_coef<V, kFinite>(V::load_first(x + i, m), a[s], b[s]), m);
     }
   }
 }
@@ -352,9 +363,8 @@ __attribute__((always_inline)) inline void backward_piece(const float* x, const 
   };
   size_t i = 0;
   if constexpr (kAlignStores) {
-    const size_t mis = (reinterpret_cast<uintptr_t>(dx) / sizeof(float)) % V::W;
-    if (mis != 0 && n >= kLanes) {
-      const size_t p = V::W - mis;  // the elements before dx's first aligned address
+    const size_t p = to_aligned<V>(dx);
+    if (p != 0 && n >= kLanes) {
       alignas(64) float xb[kLanes], gb[kLanes], db[kLanes];
       for (int h = 0; h < kVecs; ++h) {
         V::store(xb + h * V::W, V::zero());

@@ -14,6 +14,20 @@ extern "C" const CpuKernels emu_avx512_kernels;      // kernels_avx512.cpp's two
 extern "C" const CpuKernels emu_avx512_ymm_kernels;
 static bool same(float a, float b) { uint32_t x, y; memcpy(&x, &a, 4); memcpy(&y, &b, 4); return x == y || (a != a && b != b); }
 static bool samed(double a, double b) { uint64_t x, y; memcpy(&x, &a, 8); memcpy(&y, &b, 8); return x == y || (a != a && b != b); }
+// An output `off` floats past a 64-byte line in b (b filled with 7.0f, 48
+// floats longer than the output), and the count of b's elements outside
+// [p, p + n) that are no longer 7.0f (each one a check).
+static float* past_line(std::vector<float>& b, size_t off) {
+  return b.data() + (64 - reinterpret_cast<uintptr_t>(b.data()) % 64) % 64 / 4 + 16 + off;
+}
+static int written_outside(const std::vector<float>& b, const float* p, size_t n, int& checks) {
+  int w = 0;
+  for (const float* q = b.data(); q < b.data() + b.size(); ++q) {
+    if (q == p) q += n;
+    if (q < b.data() + b.size()) { ++checks; w += *q != 7.0f; }
+  }
+  return w;
+}
 static int check_table(const CpuKernels& E, const char* label) {
   const CpuKernels& S = kScalarKernels;
   // All 24 significand bits random, magnitudes 4 down past 2^-12: the sums
@@ -41,13 +55,10 @@ static int check_table(const CpuKernels& E, const char* label) {
     S.forward_uniform(x.data(), y1.data(), n, a, b);
     {  // y at (trial % 16) floats past a 64-byte line (the store peel), guarded on both sides
       std::vector<float> yb(n + 48, 7.0f);
-      float* y = yb.data() + (64 - reinterpret_cast<uintptr_t>(yb.data()) % 64) % 64 / 4 + 16 + trial % 16;
+      float* y = past_line(yb, trial % 16);
       E.forward_uniform(x.data(), y, n, a, b);
       for (size_t i = 0; i < n; ++i) { ++checks; if (!same(y1[i], y[i]) && bad++ < 5) printf("fwd_u n=%zu i=%zu x=%g %08x vs %08x\n", n, i, x[i], *(uint32_t*)&y1[i], *(uint32_t*)&y[i]); }
-      for (float* q = yb.data(); q < yb.data() + yb.size(); ++q) {
-        if (q == y) q += n;
-        if (q < yb.data() + yb.size()) { ++checks; if (*q != 7.0f && bad++ < 5) printf("fwd_u n=%zu wrote outside y\n", n); }
-      }
+      if (const int w = written_outside(yb, y, n, checks)) { if (bad < 5) printf("fwd_u n=%zu wrote outside y\n", n); bad += w; }
     }
     S.forward_varying(x.data(), y1.data(), n, 1, n, pa.data(), pb.data(), false);
     for (bool finite : {false, true}) {  // pa, pb are finite: both forms apply
@@ -57,13 +68,10 @@ static int check_table(const CpuKernels& E, const char* label) {
     S.backward_uniform(x.data(), g.data(), d1.data(), n, a, b, s1);
     {  // dx at (trial * 5 % 16) floats past a 64-byte line (the store peel and lane rotation), guarded
       std::vector<float> db(n + 48, 7.0f);
-      float* d = db.data() + (64 - reinterpret_cast<uintptr_t>(db.data()) % 64) % 64 / 4 + 16 + trial * 5 % 16;
+      float* d = past_line(db, trial * 5 % 16);
       E.backward_uniform(x.data(), g.data(), d, n, a, b, s2);
       for (size_t i = 0; i < n; ++i) { ++checks; if (!same(d1[i], d[i]) && bad++ < 5) printf("bwd_u dx i=%zu\n", i); }
-      for (float* q = db.data(); q < db.data() + db.size(); ++q) {
-        if (q == d) q += n;
-        if (q < db.data() + db.size()) { ++checks; if (*q != 7.0f && bad++ < 5) printf("bwd_u n=%zu wrote outside dx\n", n); }
-      }
+      if (const int w = written_outside(db, d, n, checks)) { if (bad < 5) printf("bwd_u n=%zu wrote outside dx\n", n); bad += w; }
     }
     checks += 2; if ((!samed(s1[0], s2[0]) || !samed(s1[1], s2[1])) && bad++ < 5) printf("bwd_u sums n=%zu %.17g %.17g vs %.17g %.17g\n", n, s1[0], s1[1], s2[0], s2[1]);
     // varying: rows of `slots` slots
@@ -123,14 +131,11 @@ static int check_table(const CpuKernels& E, const char* label) {
     std::vector<float> x(total), pa(slots), pb(slots), y1(total), yb(total + 48, 7.0f);
     for (size_t i = 0; i < total; ++i) x[i] = (rng() % 50 == 0) ? edges[rng() % 10] : u(rng);
     for (size_t j = 0; j < slots; ++j) pa[j] = 0.01f + (rng() % 98) / 100.f, pb[j] = 1.f + (rng() % 100) / 100.f;
-    float* y = yb.data() + (64 - reinterpret_cast<uintptr_t>(yb.data()) % 64) % 64 / 4 + 16 + k;
+    float* y = past_line(yb, k);
     S.forward_varying(x.data(), y1.data(), slots, rows, slots, pa.data(), pb.data(), false);
     E.forward_varying(x.data(), y, slots, rows, slots, pa.data(), pb.data(), k % 2 == 0);
     for (size_t i = 0; i < total; ++i) { ++checks; if (!same(y1[i], y[i]) && bad++ < 5) printf("fwd_v aligned slots=%zu offset=%d i=%zu\n", slots, k, i); }
-    for (float* q = yb.data(); q < yb.data() + yb.size(); ++q) {
-      if (q == y) q += total;
-      if (q < yb.data() + yb.size()) { ++checks; if (*q != 7.0f && bad++ < 5) printf("fwd_v aligned wrote outside y\n"); }
-    }
+    if (const int w = written_outside(yb, y, total, checks)) { if (bad < 5) printf("fwd_v aligned wrote outside y\n"); bad += w; }
   }
   printf("%s (simde emulation) vs scalar: %d checks, %d mismatches\n", label, checks, bad);
   return bad;
