@@ -566,7 +566,8 @@ inline void varying_block(const float* x, const float* g, float* dx, size_t n, s
 // vectors, i.e. periods (channels x inner) that divide one of them, as NHWC
 // with 2-64 channels (a power of two), 3, 5, 6, 12, 24, 48 or 96), or one
 // strip of 4 vectors of a wider super-row, the strips one after the other
-// (backward_varying). Each slot still takes its rows in order: the same
+// (backward_varying), or a run of a super-row taken that way (a part of a
+// call split by channels, cpu_backward). Each slot still takes its rows in order: the same
 // bits as the row blocks. With 4 slot vectors the coefficients stay in
 // registers too; with more they are read again per row (from L1), to leave
 // registers for the accumulators. On the Xeon of the GPU machine, one
@@ -623,13 +624,17 @@ inline void varying_in_registers(const float* x, const float* g, float* dx, size
 // channels at 64K-1M elements, 0.96-0.98x NCHW 4x4 maps of 64 channels
 // (1024 slots); 1.01 at 1024 channels, so wider ones keep the row blocks;
 // two threads, 256 channels at 1M, 0.70x (bench/kernel-ab/core-ab.sh,
-// bench/RESULTS.md "Eleventh session"). Unmeasured on Intel.
+// bench/RESULTS.md "Eleventh session"). Unmeasured on Intel. A run of a
+// wider super-row (rows `stride` apart) takes them the same way: the
+// parts of [4, 7, 7, 512] split by channels over 2 threads took 46-49 us
+// in row blocks, 2-3x the one-thread time, and take 17.6 us as strips
+// (bench/RESULTS.md, "Thirteenth session").
 constexpr size_t kMaxStripSlots = 1024;
 
 // Whether varying_in_registers takes these rows, and takes them.
 template <class V>
-inline bool varying_by_strips(const float* x, const float* g, float* dx, size_t n, size_t rows, const float* pa,
-                              const float* pb, double* acc_a, double* acc_b) {
+inline bool varying_by_strips(const float* x, const float* g, float* dx, size_t n, size_t rows, size_t stride,
+                              const float* pa, const float* pb, double* acc_a, double* acc_b) {
   // 32 registers hold 4S accumulators plus the rest. Strips of 8-float
   // vectors (128 bytes of a row) took 1.04-1.46x the row blocks' time on
   // AMD Zen 4 (bench/RESULTS.md, "Eleventh session"); NEON's 4-float ones
@@ -637,12 +642,12 @@ inline bool varying_by_strips(const float* x, const float* g, float* dx, size_t 
   if constexpr (V::kRegisters >= 32 && V::W == 16) {
     if (n % V::W != 0) return false;
     const size_t vecs = n / V::W;
-    if (vecs == 4) return varying_in_registers<V, 4>(x, g, dx, rows, n, pa, pb, acc_a, acc_b), true;
-    if (vecs == 5) return varying_in_registers<V, 5>(x, g, dx, rows, n, pa, pb, acc_a, acc_b), true;
-    if (vecs == 6) return varying_in_registers<V, 6>(x, g, dx, rows, n, pa, pb, acc_a, acc_b), true;
+    if (vecs == 4) return varying_in_registers<V, 4>(x, g, dx, rows, stride, pa, pb, acc_a, acc_b), true;
+    if (vecs == 5) return varying_in_registers<V, 5>(x, g, dx, rows, stride, pa, pb, acc_a, acc_b), true;
+    if (vecs == 6) return varying_in_registers<V, 6>(x, g, dx, rows, stride, pa, pb, acc_a, acc_b), true;
     if (vecs % 4 != 0 || n > kMaxStripSlots) return false;
     for (size_t j = 0; j < n; j += 4 * V::W)
-      varying_in_registers<V, 4>(x + j, g + j, dx + j, rows, n, pa + j, pb + j, acc_a + j, acc_b + j);
+      varying_in_registers<V, 4>(x + j, g + j, dx + j, rows, stride, pa + j, pb + j, acc_a + j, acc_b + j);
     return true;
   }
   return false;
@@ -652,7 +657,7 @@ template <class V>
 void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t runs, size_t run_step,
                       size_t rows, size_t stride, const float* pa, const float* pb, double* acc_a,
                       double* acc_b, bool from_memory) {
-  if (runs == 1 && stride == n && varying_by_strips<V>(x, g, dx, n, rows, pa, pb, acc_a, acc_b)) return;
+  if (runs == 1 && varying_by_strips<V>(x, g, dx, n, rows, stride, pa, pb, acc_a, acc_b)) return;
   const size_t block = row_block(stride);
   const bool next_block = from_memory && stride * sizeof(float) < 2048;
   for (size_t r0 = 0; r0 < rows; r0 += block) {

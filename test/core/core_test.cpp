@@ -449,7 +449,10 @@ void test_determinism_thread_counts() {
   // channel runs per part).
   Case e = random_case("threads-nhwc-c520-split", 520 * 1011, 520, 1, false);
   Case f = random_case("threads-nchw-7x7x512-split", 21 * 512 * 49, 512, 49, false);
-  for (const Case* k : {&c, &d, &e, &f}) {
+  // 512 channels in two groups: parts of 256 or 128 channels (2 or 4
+  // threads) run as 4-vector strips over a run of the super-row.
+  Case h = random_case("threads-nhwc-c512-split-strips", 512 * 300, 512, 1, false);
+  for (const Case* k : {&c, &d, &e, &f, &h}) {
     const Outputs ref = run_case(*k, best_isa(), 1);
     for (int t : {2, 3, 4, 5, 8, 13, 16, 31, 32, 64}) {
       const Outputs o = run_case(*k, best_isa(), t);
