@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
           } else {
             std::fill(acc.begin(), acc.end(), 0.0);
             k.backward_varying(x.data(), g.data(), dx.data(), slots, 1, 0, rows, slots, pa.data(), pb.data(), acc.data(),
-                               acc.data() + slots, n >= (size_t(1) << 20));
+                               acc.data() + slots, n >= (size_t(1) << 20), false);
           }
         }
         t[v].push_back((now() - t0) / reps);

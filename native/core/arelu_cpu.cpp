@@ -607,30 +607,38 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
       // The part's slots: a run of `len` slots from `first` in every copy
       // of the period (`period` apart).
       const size_t first = c0 * p.inner, len = (c1 - c0) * p.inner;
-      if (parts == 1) {
-        std::fill(acc_a, acc_a + 2 * p.slots, 0.0);
-      } else {
-        for (size_t j = first; j < p.slots; j += p.period) {
-          std::fill(acc_a + j, acc_a + j + len, 0.0);
-          std::fill(acc_b + j, acc_b + j + len, 0.0);
-        }
-      }
       const size_t r0 = group * p.rows_per_group;
       const size_t r1 = std::min(p.super_rows, r0 + p.rows_per_group);
       const size_t full = full_rows(p, p.slots, r0, r1);
-      auto rows = [&](size_t off, size_t nrows, size_t slots) {
+      // The task's first kernel call starts its accumulators at +0 (fresh)
+      // when it covers every slot (whole super-rows): no zeroing pass over
+      // them, and no load of zeros: NCHW 7x7 maps of 512 channels (super-rows
+      // of 25088 slots, 400 KB of accumulators) took 0.90x the time with 4
+      // rows, 0.95x with 8 (core-ab, one thread; bench/RESULTS.md,
+      // "Thirteenth session").
+      if (full == 0) {  // only the short last super-row: slots past it are folded too
+        if (parts == 1) {
+          std::fill(acc_a, acc_a + 2 * p.slots, 0.0);
+        } else {
+          for (size_t j = first; j < p.slots; j += p.period) {
+            std::fill(acc_a + j, acc_a + j + len, 0.0);
+            std::fill(acc_b + j, acc_b + j + len, 0.0);
+          }
+        }
+      }
+      auto rows = [&](size_t off, size_t nrows, size_t slots, bool fresh) {
         if (parts == 1)
           k.backward_varying(x + off, g + off, dx + off, slots, 1, 0, nrows, p.slots, st.a(), st.b(),
-                             acc_a, acc_b, from_memory);
+                             acc_a, acc_b, from_memory, fresh);
         else
           k.backward_varying(x + off + first, g + off + first, dx + off + first, len, slots / p.period, p.period,
                              nrows, p.slots, st.a() + first, st.b() + first, acc_a + first,
-                             acc_b + first, from_memory);
+                             acc_b + first, from_memory, fresh);
       };
-      if (full > 0) rows(r0 * p.slots, full, p.slots);
+      if (full > 0) rows(r0 * p.slots, full, p.slots, true);
       if (full < r1 - r0) {
         const size_t last = (r1 - 1) * p.slots;
-        rows(last, 1, p.n - last);
+        rows(last, 1, p.n - last, false);
       }
       fold_slots(p, st.channel.data(), acc_a, acc_b, &partial[2 * C * group], c0, c1);
     };

@@ -48,10 +48,12 @@ struct CpuKernels {
   // row order. (The order is per slot: the SIMD kernels take a few rows at
   // a time slot by slot, keeping each slot's accumulator in a register
   // across those rows.) from_memory: the call's arrays are too large to be
-  // in cache (a prefetch hint only).
+  // in cache (a prefetch hint only). fresh: the runs' accumulators start
+  // at +0 whatever acc_a/acc_b hold (the caller need not zero them; rows
+  // must then be at least 1).
   void (*backward_varying)(const float* x, const float* g, float* dx, size_t n, size_t runs,
                            size_t run_step, size_t rows, size_t stride, const float* pa, const float* pb,
-                           double* acc_a, double* acc_b, bool from_memory);
+                           double* acc_a, double* acc_b, bool from_memory, bool fresh);
 };
 
 // The *_rows kernels' walk: piece(r, c) for rows r = 0 .. rows - 1, row r

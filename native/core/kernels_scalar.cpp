@@ -77,7 +77,10 @@ void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t r
 
 void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t runs, size_t run_step,
                       size_t rows, size_t stride, const float* pa, const float* pb, double* acc_a,
-                      double* acc_b, bool /*from_memory*/) {
+                      double* acc_b, bool /*from_memory*/, bool fresh) {
+  if (fresh)
+    for (size_t m = 0; m < runs; ++m)
+      for (size_t i = 0; i < n; ++i) acc_a[m * run_step + i] = acc_b[m * run_step + i] = 0.0;
   for (size_t r = 0; r < rows; ++r)
     for (size_t m = 0; m < runs; ++m) {
       const size_t j = m * run_step, o = r * stride + j;

@@ -504,7 +504,7 @@ inline size_t row_block(size_t stride) {
 // vector. The row count is bounded by a compile-time constant so that the
 // row loops unroll (with a bound known only at run time they did not, and
 // NHWC calls took 7-9% longer).
-template <class V, size_t kBlock, bool kNextBlock>
+template <class V, size_t kBlock, bool kNextBlock, bool kFresh>
 inline void varying_block(const float* x, const float* g, float* dx, size_t n, size_t nr, size_t stride,
                           const float* pa, const float* pb, double* acc_a, double* acc_b) {
   constexpr int H = V::W / 2;
@@ -534,8 +534,8 @@ inline void varying_block(const float* x, const float* g, float* dx, size_t n, s
         }
       }
     }
-    typename V::D a0 = V::loadd(acc_a + i), a1 = V::loadd(acc_a + i + H);
-    typename V::D b0 = V::loadd(acc_b + i), b1 = V::loadd(acc_b + i + H);
+    typename V::D a0 = kFresh ? V::zerod() : V::loadd(acc_a + i), a1 = kFresh ? V::zerod() : V::loadd(acc_a + i + H);
+    typename V::D b0 = kFresh ? V::zerod() : V::loadd(acc_b + i), b1 = kFresh ? V::zerod() : V::loadd(acc_b + i + H);
     const typename V::F va = V::load(pa + i), vb = V::load(pb + i);
     for (size_t r = 0; r < m; ++r) {
       const size_t e = r * stride + i;
@@ -549,6 +549,8 @@ inline void varying_block(const float* x, const float* g, float* dx, size_t n, s
     V::stored(acc_b + i, b0);
     V::stored(acc_b + i + H, b1);
   }
+  if (kFresh)
+    for (size_t t = i; t < n; ++t) acc_a[t] = acc_b[t] = 0.0;
   for (size_t r = 0; r < nr; ++r)
     for (size_t t = i; t < n; ++t) {
       const size_t e = r * stride + t;
@@ -580,16 +582,16 @@ inline void varying_block(const float* x, const float* g, float* dx, size_t n, s
 // the AMD VM.
 template <class V, int S>
 inline void varying_in_registers(const float* x, const float* g, float* dx, size_t rows, size_t stride,
-                                 const float* pa, const float* pb, double* acc_a, double* acc_b) {
+                                 const float* pa, const float* pb, double* acc_a, double* acc_b, bool fresh) {
   constexpr int H = V::W / 2;
   constexpr bool kCoefRegs = S <= 4;
   typename V::D a[2 * S], b[2 * S];
   typename V::F va[kCoefRegs ? S : 1], vb[kCoefRegs ? S : 1];
   for (int s = 0; s < S; ++s) {
-    a[2 * s] = V::loadd(acc_a + s * V::W);
-    a[2 * s + 1] = V::loadd(acc_a + s * V::W + H);
-    b[2 * s] = V::loadd(acc_b + s * V::W);
-    b[2 * s + 1] = V::loadd(acc_b + s * V::W + H);
+    a[2 * s] = fresh ? V::zerod() : V::loadd(acc_a + s * V::W);
+    a[2 * s + 1] = fresh ? V::zerod() : V::loadd(acc_a + s * V::W + H);
+    b[2 * s] = fresh ? V::zerod() : V::loadd(acc_b + s * V::W);
+    b[2 * s + 1] = fresh ? V::zerod() : V::loadd(acc_b + s * V::W + H);
     if constexpr (kCoefRegs) {
       va[s] = V::load(pa + s * V::W);
       vb[s] = V::load(pb + s * V::W);
@@ -634,7 +636,7 @@ constexpr size_t kMaxStripSlots = 1024;
 // Whether varying_in_registers takes these rows, and takes them.
 template <class V>
 inline bool varying_by_strips(const float* x, const float* g, float* dx, size_t n, size_t rows, size_t stride,
-                              const float* pa, const float* pb, double* acc_a, double* acc_b) {
+                              const float* pa, const float* pb, double* acc_a, double* acc_b, bool fresh) {
   // 32 registers hold 4S accumulators plus the rest. Strips of 8-float
   // vectors (128 bytes of a row) took 1.04-1.46x the row blocks' time on
   // AMD Zen 4 (bench/RESULTS.md, "Eleventh session"); NEON's 4-float ones
@@ -642,12 +644,12 @@ inline bool varying_by_strips(const float* x, const float* g, float* dx, size_t 
   if constexpr (V::kRegisters >= 32 && V::W == 16) {
     if (n % V::W != 0) return false;
     const size_t vecs = n / V::W;
-    if (vecs == 4) return varying_in_registers<V, 4>(x, g, dx, rows, stride, pa, pb, acc_a, acc_b), true;
-    if (vecs == 5) return varying_in_registers<V, 5>(x, g, dx, rows, stride, pa, pb, acc_a, acc_b), true;
-    if (vecs == 6) return varying_in_registers<V, 6>(x, g, dx, rows, stride, pa, pb, acc_a, acc_b), true;
+    if (vecs == 4) return varying_in_registers<V, 4>(x, g, dx, rows, stride, pa, pb, acc_a, acc_b, fresh), true;
+    if (vecs == 5) return varying_in_registers<V, 5>(x, g, dx, rows, stride, pa, pb, acc_a, acc_b, fresh), true;
+    if (vecs == 6) return varying_in_registers<V, 6>(x, g, dx, rows, stride, pa, pb, acc_a, acc_b, fresh), true;
     if (vecs % 4 != 0 || n > kMaxStripSlots) return false;
     for (size_t j = 0; j < n; j += 4 * V::W)
-      varying_in_registers<V, 4>(x + j, g + j, dx + j, rows, stride, pa + j, pb + j, acc_a + j, acc_b + j);
+      varying_in_registers<V, 4>(x + j, g + j, dx + j, rows, stride, pa + j, pb + j, acc_a + j, acc_b + j, fresh);
     return true;
   }
   return false;
@@ -656,22 +658,28 @@ inline bool varying_by_strips(const float* x, const float* g, float* dx, size_t 
 template <class V>
 void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t runs, size_t run_step,
                       size_t rows, size_t stride, const float* pa, const float* pb, double* acc_a,
-                      double* acc_b, bool from_memory) {
-  if (runs == 1 && varying_by_strips<V>(x, g, dx, n, rows, stride, pa, pb, acc_a, acc_b)) return;
+                      double* acc_b, bool from_memory, bool fresh) {
+  if (runs == 1 && varying_by_strips<V>(x, g, dx, n, rows, stride, pa, pb, acc_a, acc_b, fresh)) return;
   const size_t block = row_block(stride);
   const bool next_block = from_memory && stride * sizeof(float) < 2048;
   for (size_t r0 = 0; r0 < rows; r0 += block) {
     const size_t nr = rows - r0 < block ? rows - r0 : block;
+    const bool first = fresh && r0 == 0;  // the first block starts the accumulators at +0
     for (size_t m = 0, j = 0; m < runs; ++m, j += run_step) {  // j: the run's first slot
       const size_t o = r0 * stride + j;
-      if (next_block)
-        varying_block<V, kRowBlock, true>(x + o, g + o, dx + o, n, nr, stride, pa + j, pb + j, acc_a + j,
-                                          acc_b + j);
-      else if (block == kRowBlock)
-        varying_block<V, kRowBlock, false>(x + o, g + o, dx + o, n, nr, stride, pa + j, pb + j, acc_a + j,
-                                           acc_b + j);
-      else
-        varying_block<V, 2, false>(x + o, g + o, dx + o, n, nr, stride, pa + j, pb + j, acc_a + j, acc_b + j);
+      auto run = [&](auto fresh_block) {
+        constexpr bool kFresh = decltype(fresh_block)::value;
+        if (next_block)
+          varying_block<V, kRowBlock, true, kFresh>(x + o, g + o, dx + o, n, nr, stride, pa + j, pb + j, acc_a + j,
+                                                    acc_b + j);
+        else if (block == kRowBlock)
+          varying_block<V, kRowBlock, false, kFresh>(x + o, g + o, dx + o, n, nr, stride, pa + j, pb + j,
+                                                     acc_a + j, acc_b + j);
+        else
+          varying_block<V, 2, false, kFresh>(x + o, g + o, dx + o, n, nr, stride, pa + j, pb + j, acc_a + j,
+                                             acc_b + j);
+      };
+      first ? run(std::true_type()) : run(std::false_type());
     }
   }
 }

@@ -78,9 +78,11 @@ static int check_table(const CpuKernels& E, const char* label) {
     // (64-96 slots: one super-row in registers; 128-384: strips of them)
     size_t slots = 16 * (1 + trial % 6) * (trial % 5 == 1 ? 4 : 1) + (trial % 4 == 0 ? 3 : 0), rows = slots ? n / slots : 0;
     if (rows > 0) {
-      std::vector<double> a1(slots), b1(slots), a2(slots), b2(slots);
-      S.backward_varying(x.data(), g.data(), d1.data(), slots, 1, 0, rows, slots, pa.data(), pb.data(), a1.data(), b1.data(), trial % 2 == 0);
-      E.backward_varying(x.data(), g.data(), d2.data(), slots, 1, 0, rows, slots, pa.data(), pb.data(), a2.data(), b2.data(), trial % 2 == 0);
+      // fresh (every third trial): the accumulators start at +0 whatever they hold
+      const bool fresh = trial % 3 == 2;
+      std::vector<double> a1(slots, fresh ? 7.0 : 0.0), b1(a1), a2(a1), b2(a1);
+      S.backward_varying(x.data(), g.data(), d1.data(), slots, 1, 0, rows, slots, pa.data(), pb.data(), a1.data(), b1.data(), trial % 2 == 0, fresh);
+      E.backward_varying(x.data(), g.data(), d2.data(), slots, 1, 0, rows, slots, pa.data(), pb.data(), a2.data(), b2.data(), trial % 2 == 0, fresh);
       for (size_t i = 0; i < rows * slots; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_v dx i=%zu\n", i); }
       for (size_t j = 0; j < slots; ++j) { ++checks; if ((!samed(a1[j], a2[j]) || !samed(b1[j], b2[j])) && bad++ < 5) printf("bwd_v sums j=%zu\n", j); }
       // runs: 3 runs of a third of the slots (less one), every other third apart
@@ -90,8 +92,15 @@ static int check_table(const CpuKernels& E, const char* label) {
         std::fill(d2.begin(), d2.end(), 7.0f);
         std::fill(a1.begin(), a1.end(), 0.0); std::fill(b1.begin(), b1.end(), 0.0);
         std::fill(a2.begin(), a2.end(), 0.0); std::fill(b2.begin(), b2.end(), 0.0);
-        S.backward_varying(x.data(), g.data(), d1.data(), len, 3, step, rows, slots, pa.data(), pb.data(), a1.data(), b1.data(), false);
-        E.backward_varying(x.data(), g.data(), d2.data(), len, 3, step, rows, slots, pa.data(), pb.data(), a2.data(), b2.data(), trial % 2 == 0);
+        S.backward_varying(x.data(), g.data(), d1.data(), len, 3, step, rows, slots, pa.data(), pb.data(), a1.data(), b1.data(), false, false);
+        E.backward_varying(x.data(), g.data(), d2.data(), len, 3, step, rows, slots, pa.data(), pb.data(), a2.data(), b2.data(), trial % 2 == 0, false);
+        for (size_t i = 0; i < n; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_v runs dx i=%zu\n", i); }
+        for (size_t j = 0; j < slots; ++j) { ++checks; if ((!samed(a1[j], a2[j]) || !samed(b1[j], b2[j])) && bad++ < 5) printf("bwd_v runs sums j=%zu\n", j); }
+        // again, fresh, over accumulators that hold garbage (the slots outside the runs keep it)
+        std::fill(a1.begin(), a1.end(), 7.0); std::fill(b1.begin(), b1.end(), 7.0);
+        std::fill(a2.begin(), a2.end(), 7.0); std::fill(b2.begin(), b2.end(), 7.0);
+        S.backward_varying(x.data(), g.data(), d1.data(), len, 3, step, rows, slots, pa.data(), pb.data(), a1.data(), b1.data(), false, true);
+        E.backward_varying(x.data(), g.data(), d2.data(), len, 3, step, rows, slots, pa.data(), pb.data(), a2.data(), b2.data(), trial % 2 == 0, true);
         for (size_t i = 0; i < n; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_v runs dx i=%zu\n", i); }
         for (size_t j = 0; j < slots; ++j) { ++checks; if ((!samed(a1[j], a2[j]) || !samed(b1[j], b2[j])) && bad++ < 5) printf("bwd_v runs sums j=%zu\n", j); }
       }
@@ -101,10 +110,11 @@ static int check_table(const CpuKernels& E, const char* label) {
       if (len1 > 0) {
         std::fill(d1.begin(), d1.end(), 7.0f);
         std::fill(d2.begin(), d2.end(), 7.0f);
-        std::fill(a1.begin(), a1.end(), 0.0); std::fill(b1.begin(), b1.end(), 0.0);
-        std::fill(a2.begin(), a2.end(), 0.0); std::fill(b2.begin(), b2.end(), 0.0);
-        S.backward_varying(x.data() + off, g.data() + off, d1.data() + off, len1, 1, 0, rows, slots, pa.data() + off, pb.data() + off, a1.data() + off, b1.data() + off, false);
-        E.backward_varying(x.data() + off, g.data() + off, d2.data() + off, len1, 1, 0, rows, slots, pa.data() + off, pb.data() + off, a2.data() + off, b2.data() + off, false);
+        const double init = fresh ? 7.0 : 0.0;
+        std::fill(a1.begin(), a1.end(), init); std::fill(b1.begin(), b1.end(), init);
+        std::fill(a2.begin(), a2.end(), init); std::fill(b2.begin(), b2.end(), init);
+        S.backward_varying(x.data() + off, g.data() + off, d1.data() + off, len1, 1, 0, rows, slots, pa.data() + off, pb.data() + off, a1.data() + off, b1.data() + off, false, fresh);
+        E.backward_varying(x.data() + off, g.data() + off, d2.data() + off, len1, 1, 0, rows, slots, pa.data() + off, pb.data() + off, a2.data() + off, b2.data() + off, false, fresh);
         for (size_t i = 0; i < n; ++i) { ++checks; if (!same(d1[i], d2[i]) && bad++ < 5) printf("bwd_v run of strips dx i=%zu\n", i); }
         for (size_t j = 0; j < slots; ++j) { ++checks; if ((!samed(a1[j], a2[j]) || !samed(b1[j], b2[j])) && bad++ < 5) printf("bwd_v run of strips sums j=%zu\n", j); }
       }
