@@ -40,6 +40,26 @@ namespace {
 // where the slot accumulators are as large as the data.
 constexpr size_t kPiece = 16384;
 constexpr size_t kRowMin = 64;
+// Tile mode (backward only; per-channel with kTileMin <= inner <= kPiece / 2:
+// NCHW maps from 4x4 to 90x90): channel c's rows, in order, in pieces of
+// R = kPiece / inner whole rows; a piece's elements in order are summed in
+// 16 lanes by position (element t of the piece's row j in lane
+// (j * inner + t) % 16), folded as a one-channel piece is, and a channel's
+// pieces combine in order. So a channel's piece sums as if its R rows were
+// copied side by side into one array of scalar-parameter backward. Row
+// mode folded every row (a 14x14 map: 1.4x the scalar-parameter time), and
+// period mode kept an accumulator per slot across the rows (a 7x7 map with
+// 512 channels: 2.6x). The work is split into tiles (a piece's rows x a
+// range of channels), each walking its rows in memory order with its
+// channels' 16 lanes in a small state buffer. With inner > kPiece / 2 a
+// piece is one row (or a 16K part of one): row mode, the same sums.
+constexpr size_t kTileMin = 16;
+// A tile's channels: at most kTileChannels (their lanes: 256 bytes each,
+// in a worker's state buffer). Tiles narrower than the rows took longer:
+// 1.03-1.05x row mode's time at 8x8-56x56 maps with 64 channels a tile,
+// 0.84-0.97x with whole rows (core-ab, one thread; bench/RESULTS.md,
+// "Thirteenth session").
+constexpr size_t kTileChannels = 1024;
 constexpr size_t kTaskElems = 1 << 15;  // 64K elements make two tasks
 // Period mode's units (they fix the sums' bits; bench/RESULTS.md, "Seventh
 // session"): super-rows of at least kMinSlots slots (was 256; 64 took
@@ -539,7 +559,41 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
   const PoolCall pool_call(p.n, kSerialBelowBackward);
   const int threads = max_threads_for(p.n, kSerialBelowBackward, kIdleSerialBelowBackward);
 
-  if (p.ntasks > 0 && p.rows) {
+  if (C > 1 && p.inner >= kTileMin && p.inner <= kPiece / 2 && p.n > 0) {
+    const size_t period = C * p.inner, outer = p.n / period;
+    const size_t R = std::min(outer, kPiece / p.inner);  // rows per piece
+    const size_t pieces = ceil_div(outer, R);
+    // Tiles as wide as the rows (up to kTileChannels), and with several
+    // threads at least one per thread: when a call has fewer pieces than
+    // threads its rows are split by channels (two per thread took longer
+    // with an 8x8 map of 64 channels: 45-55 us against 36-43 for row mode,
+    // 2 threads; one per thread 36 us).
+    const size_t wanted = threads > 1 ? ceil_div(static_cast<size_t>(threads), pieces) : 1;
+    const size_t per_tile = ceil_div(C, std::min(C, std::max(ceil_div(C, kTileChannels), wanted)));
+    const size_t ranges = ceil_div(C, per_tile);
+    // Every piece writes its two partials ([piece][channel]): no zeroing needed.
+    double* partial = sized(ws->partial, 2 * C * pieces);
+    const size_t per_worker = ceil_div(2 * kLanes * per_tile, kLine<double>) * kLine<double>;
+    double* scratch = line_aligned(sized(ws->scratch, per_worker * static_cast<size_t>(threads) + kLine<double>));
+    auto body = [&](size_t task, int worker) {
+      const size_t piece = task / ranges, c0 = task % ranges * per_tile, nch = std::min(per_tile, C - c0);
+      const size_t r0 = piece * R, rows = std::min(R, outer - r0);
+      double* state = &scratch[per_worker * static_cast<size_t>(worker)];
+      const size_t o = r0 * period + c0 * p.inner;
+      k.backward_tile(x + o, g + o, dx + o, p.inner, nch, rows, period, co + c0, state);
+      for (size_t j = 0; j < nch; ++j) {
+        double* lanes = state + 2 * kLanes * j;
+        partial[2 * (piece * C + c0 + j)] = fold_lanes(lanes);
+        partial[2 * (piece * C + c0 + j) + 1] = fold_lanes(lanes + kLanes);
+      }
+    };
+    run_tasks(pieces * ranges, threads, body);
+    for (size_t piece = 0; piece < pieces; ++piece)
+      for (size_t c = 0; c < C; ++c) {
+        sum_a[c] += partial[2 * (piece * C + c)];
+        sum_b[c] += partial[2 * (piece * C + c) + 1];
+      }
+  } else if (p.ntasks > 0 && p.rows) {
     // Every piece writes its two partials: no zeroing needed.
     SmallArray<double, 8> local(ws != nullptr ? 0 : 2 * p.npieces);
     double* partial = ws != nullptr ? sized(ws->partial, 2 * p.npieces) : local.data();

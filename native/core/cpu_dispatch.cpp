@@ -141,8 +141,8 @@ int avx512_backward_width() {
 
 const CpuKernels& kernels_for(Isa isa) {
 #if defined(ARELU_X86)
-  // On Zen 4 (split_512) the scalar-parameter and row backward kernels take
-  // 0.81-0.89x the time on 8-float vectors; the period-mode one keeps its
+  // On Zen 4 (split_512) the scalar-parameter, row and tile backward
+  // kernels take 0.81-0.89x the time on 8-float vectors; the period-mode one keeps its
   // accumulators in registers only with 16-float vectors, and forward is
   // no faster on 8 (bench/RESULTS.md, "Eleventh session").
   static const CpuKernels kAvx512Backward256 = [] {
@@ -150,6 +150,7 @@ const CpuKernels& kernels_for(Isa isa) {
     k.name = "avx512 (256-bit backward)";
     k.backward_uniform = kAvx512YmmKernels.backward_uniform;
     k.backward_rows = kAvx512YmmKernels.backward_rows;
+    k.backward_tile = kAvx512YmmKernels.backward_tile;
     return k;
   }();
   if (isa == Isa::kAvx512) return avx512_backward_width() == 256 ? kAvx512Backward256 : kAvx512Kernels;

@@ -41,6 +41,17 @@ struct CpuKernels {
   void (*backward_rows)(const float* x, const float* g, float* dx, size_t n, size_t rows,
                         const Coeffs* co, size_t c0, size_t channels, double* partial);
 
+  // Tile mode (per-channel, NCHW maps; arelu_cpu.cpp): `rows` rows, row r
+  // at x + r * stride, each holding `nch` channels' runs of `inner`
+  // elements side by side (inner >= 16). Element t of channel k's run in
+  // row r is position r * inner + t of that channel's piece, in lane
+  // (r * inner + t) % 16: its two terms are added to state[32 k + lane]
+  // (alpha) and state[32 k + 16 + lane] (beta), each lane's terms in
+  // position order, from +0 (whatever state holds before: rows >= 1);
+  // co[k] are channel k's coefficients; dx written.
+  void (*backward_tile)(const float* x, const float* g, float* dx, size_t inner, size_t nch, size_t rows,
+                        size_t stride, const Coeffs* co, double* state);
+
   // dx for `rows` rows at offsets r * stride, each row's slots in `runs`
   // runs of n slots, run m starting at slot m * run_step (one run of a
   // row's first n slots when runs is 1), accumulating acc_a[j] +=

@@ -52,6 +52,18 @@ struct Avx512 {
   static void store_first(float* p, F v, int m) {
     _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << m) - 1), v);
   }
+  // Lanes [from, W) from p[from ..], +0 below (0 < from < W); and their store.
+  static F load_from(const float* p, int from) {
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>(~((1u << from) - 1)), p);
+  }
+  static void store_from(float* p, int from, F v) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>(~((1u << from) - 1)), v);
+  }
+  // The lower and upper 8 floats of v, widened.
+  static D widen_lo(F v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
+  static D widen_hi(F v) {
+    return _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  }
   // A 256-bit load folded into the convert: no extract of the high half.
   static D widen(const float* p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
   // max/min return their second operand when either is NaN or both are
@@ -78,6 +90,12 @@ struct Avx512Ymm : YmmOps {
     F r = _mm256_sub_ps(x, x);  // +0 for +-0, NaN for NaN
     r = _mm256_mask_mul_ps(r, negm, g, a);
     return _mm256_mask_mul_ps(r, pos, g, b);
+  }
+  static F load_from(const float* p, int from) {
+    return _mm256_maskz_loadu_ps(static_cast<__mmask8>(~((1u << from) - 1)), p);
+  }
+  static void store_from(float* p, int from, F v) {
+    _mm256_mask_storeu_ps(p, static_cast<__mmask8>(~((1u << from) - 1)), v);
   }
 };
 

@@ -63,6 +63,21 @@ struct Neon {
     if (m > 1) vst1q_lane_f32(p + 1, v, 1);
     if (m > 2) vst1q_lane_f32(p + 2, v, 2);
   }
+  // Lanes [from, W) from p[from ..], +0 below (0 < from < W); and their store.
+  static F load_from(const float* p, int from) {
+    F v = zero();
+    if (from <= 1) v = vld1q_lane_f32(p + 1, v, 1);
+    if (from <= 2) v = vld1q_lane_f32(p + 2, v, 2);
+    return vld1q_lane_f32(p + 3, v, 3);
+  }
+  static void store_from(float* p, int from, F v) {
+    if (from <= 1) vst1q_lane_f32(p + 1, v, 1);
+    if (from <= 2) vst1q_lane_f32(p + 2, v, 2);
+    vst1q_lane_f32(p + 3, v, 3);
+  }
+  // The lower and upper 2 floats of v, widened.
+  static D widen_lo(F v) { return vcvt_f64_f32(vget_low_f32(v)); }
+  static D widen_hi(F v) { return vcvt_high_f64_f32(v); }
   static D widen(const float* p) { return vcvt_f64_f32(vld1_f32(p)); }
   static D zerod() { return vdupq_n_f64(0.0); }
   // max(0, v) and min(0, v) with the x86 rule (the second operand when

@@ -75,6 +75,19 @@ void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t r
   });
 }
 
+void backward_tile(const float* x, const float* g, float* dx, size_t inner, size_t nch, size_t rows,
+                   size_t stride, const Coeffs* co, double* state) {
+  for (size_t j = 0; j < 2 * kLanes * nch; ++j) state[j] = 0.0;  // the first row starts the lanes at +0
+  for (size_t r = 0, p = 0; r < rows; ++r, p = (p + inner) % kLanes)
+    for (size_t k = 0; k < nch; ++k) {
+      double* la = state + 2 * kLanes * k;
+      double* lb = la + kLanes;
+      const size_t o = r * stride + k * inner;
+      for (size_t t = 0, l = p; t < inner; ++t, l = (l + 1) % kLanes)
+        backward_elem(x[o + t], g[o + t], co[k].a, co[k].b, &dx[o + t], &la[l], &lb[l]);
+    }
+}
+
 void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t runs, size_t run_step,
                       size_t rows, size_t stride, const float* pa, const float* pb, double* acc_a,
                       double* acc_b, bool /*from_memory*/, bool fresh) {
@@ -91,7 +104,7 @@ void backward_varying(const float* x, const float* g, float* dx, size_t n, size_
 
 }  // namespace
 
-const CpuKernels kScalarKernels = {"scalar",         forward_uniform, forward_varying, forward_rows,
-                                   backward_uniform, backward_rows,   backward_varying};
+const CpuKernels kScalarKernels = {"scalar",      forward_uniform, forward_varying, forward_rows, backward_uniform,
+                                   backward_rows, backward_tile,   backward_varying};
 
 }  // namespace arelu

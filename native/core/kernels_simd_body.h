@@ -466,6 +466,102 @@ void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t r
     all_rows(std::true_type(), std::false_type());
 }
 
+// add_terms for the 2 * (W/2) elements of vectors already in registers
+// (xv, gv): their lower and upper halves to (a0, b0) and (a1, b1).
+template <class V>
+inline void add_terms_reg(typename V::F xv, typename V::F gv, typename V::D& a0, typename V::D& a1,
+                          typename V::D& b0, typename V::D& b1) {
+  const typename V::D x0 = V::widen_lo(xv), x1 = V::widen_hi(xv);
+  const typename V::D g0 = V::widen_lo(gv), g1 = V::widen_hi(gv);
+  a0 = V::fnmadd(g0, V::negpartd(x0), a0);
+  b0 = V::fmadd(g0, V::relud(x0), b0);
+  a1 = V::fnmadd(g1, V::negpartd(x1), a1);
+  b1 = V::fmadd(g1, V::relud(x1), b1);
+}
+
+// Tile mode (cpu_kernels.h): one channel's run of n >= 16 elements whose
+// first element is in lane p, added to the channel's 16 lanes at st (alpha)
+// and st + 16 (beta). The run is three parts: a head group from x - p with
+// lanes [p, 16) (masked loads: the elements before x are another
+// channel's, never read or written), whole groups as backward_piece takes
+// them, and a tail group with lanes [0, m). Masked lanes read +0, whose
+// terms add nothing (backward_piece). The lanes stay in registers for the
+// run: loaded from st and stored back once.
+template <class V, bool kFresh>
+__attribute__((always_inline)) inline void tile_run(const float* x, const float* g, float* dx, size_t n, int p,
+                                                    float a, float b, double* st) {
+  constexpr int kVecs = kLanes / V::W;
+  constexpr int H = V::W / 2;
+  const typename V::F va = V::set1(a), vb = V::set1(b);
+  typename V::D acc_a[2 * kVecs], acc_b[2 * kVecs];
+  for (int k = 0; k < 2 * kVecs; ++k) {
+    acc_a[k] = kFresh ? V::zerod() : V::loadd(st + k * H);
+    acc_b[k] = kFresh ? V::zerod() : V::loadd(st + kLanes + k * H);
+  }
+  auto vec_mem = [&](int h, const float* xs, const float* gs, float* ds) {  // a whole vector
+    const typename V::F xv = V::load(xs), gv = V::load(gs);
+    add_terms<V>(xs, gs, acc_a[2 * h], acc_b[2 * h]);
+    add_terms<V>(xs + H, gs + H, acc_a[2 * h + 1], acc_b[2 * h + 1]);
+    V::store(ds, V::dx(xv, gv, va, vb));
+  };
+  auto vec_reg = [&](int h, typename V::F xv, typename V::F gv) {  // a masked one: its dx
+    add_terms_reg<V>(xv, gv, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h], acc_b[2 * h + 1]);
+    return V::dx(xv, gv, va, vb);
+  };
+  size_t i = 0;
+  if (p != 0) {  // the head group, based at x - p
+    for (int h = 0; h < kVecs; ++h) {
+      const int lo = h * V::W;
+      if (lo + V::W <= p) continue;  // none of the run's lanes
+      const ptrdiff_t o = lo - p;  // the vector's base, x - p + lo
+      if (lo >= p) {
+        vec_mem(h, x + o, g + o, dx + o);
+      } else {
+        const int from = p - lo;  // lanes [from, W) of the vector
+        V::store_from(dx + o, from,
+                      vec_reg(h, V::load_from(x + o, from), V::load_from(g + o, from)));
+      }
+    }
+    i = kLanes - p;
+  }
+  for (; i + kLanes <= n; i += kLanes) {
+    prefetch_inputs<V>(x + i, g + i);
+    for (int h = 0; h < kVecs; ++h) vec_mem(h, x + i + h * V::W, g + i + h * V::W, dx + i + h * V::W);
+  }
+  if (i < n) {  // the tail group: lanes [0, m)
+    const int m = static_cast<int>(n - i);
+    for (int h = 0; h < kVecs; ++h) {
+      const int lo = h * V::W, k = std::min(m - lo, V::W);
+      if (k <= 0) break;
+      const size_t o = i + lo;
+      if (k == V::W)
+        vec_mem(h, x + o, g + o, dx + o);
+      else
+        V::store_first(dx + o, vec_reg(h, V::load_first(x + o, k), V::load_first(g + o, k)), k);
+    }
+  }
+  for (int k = 0; k < 2 * kVecs; ++k) {
+    V::stored(st + k * H, acc_a[k]);
+    V::stored(st + kLanes + k * H, acc_b[k]);
+  }
+}
+
+// The tile's first row starts the lanes at +0 (the state need not be zeroed).
+template <class V>
+void backward_tile(const float* x, const float* g, float* dx, size_t inner, size_t nch, size_t rows, size_t stride,
+                   const Coeffs* co, double* state) {
+  for (size_t k = 0; k < nch; ++k)
+    tile_run<V, true>(x + k * inner, g + k * inner, dx + k * inner, inner, 0, co[k].a, co[k].b, state + 2 * kLanes * k);
+  for (size_t r = 1, p = inner % kLanes; r < rows; ++r, p = (p + inner) % kLanes) {
+    const size_t o = r * stride;
+    for (size_t k = 0; k < nch; ++k) {
+      const size_t e = o + k * inner;
+      tile_run<V, false>(x + e, g + e, dx + e, inner, static_cast<int>(p), co[k].a, co[k].b,
+                         state + 2 * kLanes * k);
+    }
+  }
+}
+
 template <class V>
 void forward_rows(const float* x, float* y, size_t n, size_t rows, const Coeffs* co, size_t c0,
                   size_t channels) {
@@ -687,7 +783,7 @@ void backward_varying(const float* x, const float* g, float* dx, size_t n, size_
 template <class V>
 CpuKernels make_kernels(const char* name) {
   return CpuKernels{name,          forward_uniform<V>, forward_varying<V>, forward_rows<V>,
-                    backward_uniform<V>, backward_rows<V>, backward_varying<V>};
+                    backward_uniform<V>, backward_rows<V>, backward_tile<V>, backward_varying<V>};
 }
 
 }  // namespace simd

@@ -37,6 +37,16 @@ struct YmmOps {
   }
   static F load_first(const float* p, int m) { return _mm256_maskload_ps(p, first_mask(m)); }
   static void store_first(float* p, F v, int m) { _mm256_maskstore_ps(p, first_mask(m), v); }
+  // Lanes [from, W) from p[from ..], +0 below (0 < from < W); and their store.
+  static __m256i from_mask(int from) {
+    alignas(64) static const int32_t kZerosOnes[16] = {0, 0, 0, 0, 0, 0, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1};
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kZerosOnes + 8 - from));
+  }
+  static F load_from(const float* p, int from) { return _mm256_maskload_ps(p, from_mask(from)); }
+  static void store_from(float* p, int from, F v) { _mm256_maskstore_ps(p, from_mask(from), v); }
+  // The lower and upper 4 floats of v, widened.
+  static D widen_lo(F v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
+  static D widen_hi(F v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
   static D widen(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
   // max/min return their second operand when either is NaN or both are
   // zeros: relu(NaN) = NaN, relu(-0) = -0, min(0, -0) = -0.

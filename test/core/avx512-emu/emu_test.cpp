@@ -129,6 +129,26 @@ static int check_table(const CpuKernels& E, const char* label) {
         for (size_t i = 0; i < n; ++i) { ++checks; if (!same(y1[i], y2[i]) && bad++ < 5) printf("fwd_v rows=%zu stride=%zu i=%zu\n", frows, stride, i); }
       }
     }
+    // tiles: `tr` rows of `nch` channels' runs of `inner` (16-85) elements,
+    // rows `stride` apart (a gap of 0-14 floats that must stay unwritten),
+    // so runs start at every lane; the state starts as garbage
+    {
+      const size_t inner = 16 + trial % 70, nch = 1 + trial % 5, stride = nch * inner + (trial % 3) * 7;
+      const size_t tr = n / stride;
+      if (tr > 0) {
+        std::vector<Coeffs> co(nch);
+        for (size_t k = 0; k < nch; ++k) co[k] = make_coeffs(k == 1 && trial % 11 == 0 ? NAN : 0.3f * k, 0.5f - k);
+        std::vector<double> st1(32 * nch, 7.0), st2(32 * nch, 7.0);
+        std::fill(d1.begin(), d1.end(), 7.0f);
+        std::vector<float> db(n + 48, 7.0f);
+        float* d = past_line(db, trial * 3 % 16);
+        S.backward_tile(x.data(), g.data(), d1.data(), inner, nch, tr, stride, co.data(), st1.data());
+        E.backward_tile(x.data(), g.data(), d, inner, nch, tr, stride, co.data(), st2.data());
+        for (size_t i = 0; i < n; ++i) { ++checks; if (!same(d1[i], d[i]) && bad++ < 5) printf("bwd_tile dx inner=%zu i=%zu\n", inner, i); }
+        for (size_t j = 0; j < 32 * nch; ++j) { ++checks; if (!samed(st1[j], st2[j]) && bad++ < 5) printf("bwd_tile lanes inner=%zu j=%zu\n", inner, j); }
+        if (const int w = written_outside(db, d, n, checks)) { if (bad < 5) printf("bwd_tile wrote outside dx\n"); bad += w; }
+      }
+    }
     // rows: consecutive rows of `len` elements, row r with channel (c0 + r) % C
     // 1024+: forward aligns its stores; 8192+ (finite trials of 16K): backward does too
     const size_t len = trial % 12 == 9 ? 8192 + trial % 37 : trial % 10 == 5 ? 1024 + trial % 37 : 1 + trial % 90;

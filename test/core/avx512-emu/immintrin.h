@@ -56,3 +56,18 @@ static inline simde__m256 _mm256_mask_mul_ps(simde__m256 src, simde__mmask8 k, s
     if (k & (1u << i)) s[i] = x[i] * y[i];
   return simde_mm256_loadu_ps(s);
 }
+
+// The 8-float table's masked loads and stores (tile mode's run heads).
+static inline simde__m256 _mm256_maskz_loadu_ps(simde__mmask8 k, const void* p) {
+  float f[8] = {};
+  for (int i = 0; i < 8; ++i)
+    if (k & (1u << i)) f[i] = static_cast<const float*>(p)[i];
+  return simde_mm256_loadu_ps(f);
+}
+
+static inline void _mm256_mask_storeu_ps(void* p, simde__mmask8 k, simde__m256 v) {
+  float f[8];
+  simde_mm256_storeu_ps(f, v);
+  for (int i = 0; i < 8; ++i)
+    if (k & (1u << i)) static_cast<float*>(p)[i] = f[i];
+}
