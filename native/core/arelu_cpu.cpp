@@ -40,6 +40,7 @@ namespace {
 // where the slot accumulators are as large as the data.
 constexpr size_t kPiece = 16384;
 constexpr size_t kRowMin = 64;
+constexpr size_t kRowMinWide = 48, kRowsFromSlots = 2048;  // see make_plan
 // Tile mode (backward only; per-channel with kTileMin <= inner <= kPiece / 2:
 // NCHW maps from 4x4 to 90x90): channel c's rows, in order, in pieces of
 // R = kPiece / inner whole rows; a piece's elements in order are summed in
@@ -121,7 +122,14 @@ Plan make_plan(const Layout& l) {
   p.channels = l.channels;
   p.inner = l.channels == 1 ? std::max<size_t>(l.n, 1) : l.inner;
   const size_t period = p.channels * p.inner;
-  if (p.channels > 1 && p.inner < kRowMin) {
+  // Rows of 48-63 elements (7x7 maps) take row mode too when the period
+  // has kRowsFromSlots slots or more: forward on [8, 512, 7, 7] took
+  // 0.74-0.79x the time in rows, 0.83x with 64 channels (3136 slots), 0.95x
+  // with 48 (2352); 32 channels (1568) took 1.45x, and rows of 16-36
+  // elements 1.2-2.3x (core-ab, AB_OP=forward, one thread; bench/RESULTS.md,
+  // "Thirteenth session"). (Backward takes tile mode from rows of 16.)
+  const bool wide_rows = p.inner >= kRowMinWide && period >= kRowsFromSlots;
+  if (p.channels > 1 && p.inner < kRowMin && !wide_rows) {
     // A super-row is a whole number of periods, a multiple of 16 slots when
     // that stays small (every vector then starts on the same slot pattern
     // and there is no scalar tail), and at least kMinSlots long.
