@@ -91,6 +91,14 @@ struct Avx512Ymm : YmmOps {
     r = _mm256_mask_mul_ps(r, negm, g, a);
     return _mm256_mask_mul_ps(r, pos, g, b);
   }
+  // The first m lanes with a mask register, not AVX2's vmaskmovps (whose
+  // store form is slow on AMD).
+  static F load_first(const float* p, int m) {
+    return _mm256_maskz_loadu_ps(static_cast<__mmask8>((1u << m) - 1), p);
+  }
+  static void store_first(float* p, F v, int m) {
+    _mm256_mask_storeu_ps(p, static_cast<__mmask8>((1u << m) - 1), v);
+  }
   static F load_from(const float* p, int from) {
     return _mm256_maskz_loadu_ps(static_cast<__mmask8>(~((1u << from) - 1)), p);
   }
