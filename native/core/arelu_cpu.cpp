@@ -591,12 +591,8 @@ void cpu_backward(const float* x, const float* g, float* dx, const Layout& layou
       const size_t r0 = piece * R, rows = std::min(R, outer - r0);
       double* state = &scratch[per_worker * static_cast<size_t>(worker)];
       const size_t o = r0 * period + c0 * p.inner;
-      k.backward_tile(x + o, g + o, dx + o, p.inner, nch, rows, period, co + c0, state);
-      for (size_t j = 0; j < nch; ++j) {
-        double* lanes = state + 2 * kLanes * j;
-        partial[2 * (piece * C + c0 + j)] = fold_lanes(lanes);
-        partial[2 * (piece * C + c0 + j) + 1] = fold_lanes(lanes + kLanes);
-      }
+      k.backward_tile(x + o, g + o, dx + o, p.inner, nch, rows, period, co + c0, state,
+                      &partial[2 * (piece * C + c0)]);
     };
     run_tasks(pieces * ranges, threads, body);
     for (size_t piece = 0; piece < pieces; ++piece)

@@ -45,12 +45,13 @@ struct CpuKernels {
   // at x + r * stride, each holding `nch` channels' runs of `inner`
   // elements side by side (inner >= 16). Element t of channel k's run in
   // row r is position r * inner + t of that channel's piece, in lane
-  // (r * inner + t) % 16: its two terms are added to state[32 k + lane]
-  // (alpha) and state[32 k + 16 + lane] (beta), each lane's terms in
-  // position order, from +0 (whatever state holds before: rows >= 1);
-  // co[k] are channel k's coefficients; dx written.
+  // (r * inner + t) % 16: each lane adds its terms in position order,
+  // from +0; channel k's 16 alpha and 16 beta lanes, folded as fold_lanes
+  // folds, go to sums[2 k] and sums[2 k + 1]. state: the kernel's scratch,
+  // 32 doubles per channel (rows >= 1). co[k] are channel k's
+  // coefficients; dx written.
   void (*backward_tile)(const float* x, const float* g, float* dx, size_t inner, size_t nch, size_t rows,
-                        size_t stride, const Coeffs* co, double* state);
+                        size_t stride, const Coeffs* co, double* state, double* sums);
 
   // dx for `rows` rows at offsets r * stride, each row's slots in `runs`
   // runs of n slots, run m starting at slot m * run_step (one run of a

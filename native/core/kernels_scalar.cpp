@@ -76,7 +76,7 @@ void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t r
 }
 
 void backward_tile(const float* x, const float* g, float* dx, size_t inner, size_t nch, size_t rows,
-                   size_t stride, const Coeffs* co, double* state) {
+                   size_t stride, const Coeffs* co, double* state, double* sums) {
   for (size_t j = 0; j < 2 * kLanes * nch; ++j) state[j] = 0.0;  // the first row starts the lanes at +0
   for (size_t r = 0, p = 0; r < rows; ++r, p = (p + inner) % kLanes)
     for (size_t k = 0; k < nch; ++k) {
@@ -86,6 +86,10 @@ void backward_tile(const float* x, const float* g, float* dx, size_t inner, size
       for (size_t t = 0, l = p; t < inner; ++t, l = (l + 1) % kLanes)
         backward_elem(x[o + t], g[o + t], co[k].a, co[k].b, &dx[o + t], &la[l], &lb[l]);
     }
+  for (size_t k = 0; k < nch; ++k) {
+    sums[2 * k] = fold_lanes(state + 2 * kLanes * k);
+    sums[2 * k + 1] = fold_lanes(state + 2 * kLanes * k + kLanes);
+  }
 }
 
 void backward_varying(const float* x, const float* g, float* dx, size_t n, size_t runs, size_t run_step,

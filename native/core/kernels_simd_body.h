@@ -308,6 +308,32 @@ inline void add_terms(const float* x, const float* g, typename V::D& acc_a,
   acc_b = V::fmadd(gd, V::relud(xd), acc_b);
 }
 
+// The canonical fold of 16 lanes held in registers (2 * 16 / W vectors
+// per sum, lanes in order) into sums[0] and sums[1].
+template <class V>
+__attribute__((always_inline)) inline void fold_acc(typename V::D* acc_a, typename V::D* acc_b, double* sums) {
+  constexpr int H = V::W / 2;
+  // The first fold levels (lane l += lane l + w for w >= H) are whole-vector
+  // adds of the same lane pairs fold_lanes adds, then the last vector's H
+  // lanes fold as fold_lanes does: the same bits, without a store-to-load
+  // round trip per lane.
+  for (int w = kLanes / 2; w >= H; w /= 2)
+    for (int k = 0; k < w / H; ++k) {
+      acc_a[k] = V::addd(acc_a[k], acc_a[k + w / H]);
+      acc_b[k] = V::addd(acc_b[k], acc_b[k + w / H]);
+    }
+  double la[H], lb[H];
+  V::stored(la, acc_a[0]);
+  V::stored(lb, acc_b[0]);
+  for (int w = H / 2; w >= 1; w /= 2)
+    for (int l = 0; l < w; ++l) {
+      la[l] += la[l + w];
+      lb[l] += lb[l + w];
+    }
+  sums[0] = la[0];
+  sums[1] = lb[0];
+}
+
 // dx and the two canonical sums of one piece. A tail of fewer than kLanes
 // elements runs through the vector body on a zero-padded copy: a padded
 // lane adds the term of x = +0, g = +0, which is +0, and an accumulator
@@ -408,25 +434,7 @@ __attribute__((always_inline)) inline void backward_piece(const float* x, const 
         V::store_first(dx + i + o, V::load(db + o), k);
     }
   }
-  // The first fold levels (lane l += lane l + w for w >= H) are whole-vector
-  // adds of the same lane pairs fold_lanes adds, then the last vector's H
-  // lanes fold as fold_lanes does: the same bits, without a store-to-load
-  // round trip per lane.
-  for (int w = kLanes / 2; w >= H; w /= 2)
-    for (int k = 0; k < w / H; ++k) {
-      acc_a[k] = V::addd(acc_a[k], acc_a[k + w / H]);
-      acc_b[k] = V::addd(acc_b[k], acc_b[k + w / H]);
-    }
-  double la[H], lb[H];
-  V::stored(la, acc_a[0]);
-  V::stored(lb, acc_b[0]);
-  for (int w = H / 2; w >= 1; w /= 2)
-    for (int l = 0; l < w; ++l) {
-      la[l] += la[l + w];
-      lb[l] += lb[l + w];
-    }
-  sums[0] = la[0];
-  sums[1] = lb[0];
+  fold_acc<V>(acc_a, acc_b, sums);
 }
 
 // Backward aligns its dx stores (kAlignStores) in pieces and rows of
@@ -487,9 +495,9 @@ inline void add_terms_reg(typename V::F xv, typename V::F gv, typename V::D& a0,
 // them, and a tail group with lanes [0, m). Masked lanes read +0, whose
 // terms add nothing (backward_piece). The lanes stay in registers for the
 // run: loaded from st and stored back once.
-template <class V, bool kFresh>
+template <class V, bool kFresh, bool kLast>
 __attribute__((always_inline)) inline void tile_run(const float* x, const float* g, float* dx, size_t n, int p,
-                                                    float a, float b, double* st) {
+                                                    float a, float b, double* st, double* sums) {
   constexpr int kVecs = kLanes / V::W;
   constexpr int H = V::W / 2;
   const typename V::F va = V::set1(a), vb = V::set1(b);
@@ -540,26 +548,35 @@ __attribute__((always_inline)) inline void tile_run(const float* x, const float*
         V::store_first(dx + o, vec_reg(h, V::load_first(x + o, k), V::load_first(g + o, k)), k);
     }
   }
-  for (int k = 0; k < 2 * kVecs; ++k) {
-    V::stored(st + k * H, acc_a[k]);
-    V::stored(st + kLanes + k * H, acc_b[k]);
+  if constexpr (kLast) {
+    fold_acc<V>(acc_a, acc_b, sums);
+  } else {
+    for (int k = 0; k < 2 * kVecs; ++k) {
+      V::stored(st + k * H, acc_a[k]);
+      V::stored(st + kLanes + k * H, acc_b[k]);
+    }
   }
 }
 
 // The tile's first row starts the lanes at +0 (the state need not be zeroed).
+// The tile's first row starts the lanes at +0 (the state need not be
+// zeroed), its last folds them in registers into sums.
 template <class V>
 void backward_tile(const float* x, const float* g, float* dx, size_t inner, size_t nch, size_t rows, size_t stride,
-                   const Coeffs* co, double* state) {
-  for (size_t k = 0; k < nch; ++k)
-    tile_run<V, true>(x + k * inner, g + k * inner, dx + k * inner, inner, 0, co[k].a, co[k].b, state + 2 * kLanes * k);
-  for (size_t r = 1, p = inner % kLanes; r < rows; ++r, p = (p + inner) % kLanes) {
+                   const Coeffs* co, double* state, double* sums) {
+  auto row = [&](size_t r, auto fresh, auto last) {
     const size_t o = r * stride;
+    const int p = static_cast<int>(r * inner % kLanes);
     for (size_t k = 0; k < nch; ++k) {
       const size_t e = o + k * inner;
-      tile_run<V, false>(x + e, g + e, dx + e, inner, static_cast<int>(p), co[k].a, co[k].b,
-                         state + 2 * kLanes * k);
+      tile_run<V, decltype(fresh)::value, decltype(last)::value>(x + e, g + e, dx + e, inner, p, co[k].a, co[k].b,
+                                                                 state + 2 * kLanes * k, sums + 2 * k);
     }
-  }
+  };
+  if (rows == 1) return row(0, std::true_type(), std::true_type());
+  row(0, std::true_type(), std::false_type());
+  for (size_t r = 1; r + 1 < rows; ++r) row(r, std::false_type(), std::false_type());
+  row(rows - 1, std::false_type(), std::true_type());
 }
 
 template <class V>
