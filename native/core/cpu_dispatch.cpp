@@ -141,10 +141,11 @@ int avx512_backward_width() {
 
 const CpuKernels& kernels_for(Isa isa) {
 #if defined(ARELU_X86)
-  // On Zen 4 (split_512) the scalar-parameter, row and tile backward
-  // kernels take 0.81-0.89x the time on 8-float vectors; the period-mode one keeps its
-  // accumulators in registers only with 16-float vectors, and forward is
-  // no faster on 8 (bench/RESULTS.md, "Eleventh session").
+  // On Zen 4 (split_512) the scalar-parameter and row backward kernels take
+  // 0.81-0.89x the time on 8-float vectors, the tile kernel 0.94x; the
+  // period-mode one keeps its accumulators in registers only with 16-float
+  // vectors, and forward is no faster on 8 (bench/RESULTS.md, "Eleventh
+  // session", "Thirteenth session").
   static const CpuKernels kAvx512Backward256 = [] {
     CpuKernels k = kAvx512Kernels;
     k.name = "avx512 (256-bit backward)";

@@ -494,7 +494,8 @@ inline void add_terms_reg(typename V::F xv, typename V::F gv, typename V::D& a0,
 // channel's, never read or written), whole groups as backward_piece takes
 // them, and a tail group with lanes [0, m). Masked lanes read +0, whose
 // terms add nothing (backward_piece). The lanes stay in registers for the
-// run: loaded from st and stored back once.
+// run: loaded from st (+0 in a tile's first row, kFresh) and stored back
+// once, or in a tile's last row (kLast) folded into sums[0] and sums[1].
 template <class V, bool kFresh, bool kLast>
 __attribute__((always_inline)) inline void tile_run(const float* x, const float* g, float* dx, size_t n, int p,
                                                     float a, float b, double* st, double* sums) {
@@ -558,7 +559,6 @@ __attribute__((always_inline)) inline void tile_run(const float* x, const float*
   }
 }
 
-// The tile's first row starts the lanes at +0 (the state need not be zeroed).
 // The tile's first row starts the lanes at +0 (the state need not be
 // zeroed), its last folds them in registers into sums.
 template <class V>
