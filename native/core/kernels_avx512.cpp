@@ -46,18 +46,15 @@ struct Avx512 {
   }
   // The first m (0 < m < W) floats at p, +0 after them; and their store.
   // Masked lanes are neither read nor written (no fault past an array).
-  static F load_first(const float* p, int m) {
-    return _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << m) - 1), p);
-  }
-  static void store_first(float* p, F v, int m) {
-    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << m) - 1), v);
-  }
+  static __mmask16 lanes_below(int m) { return static_cast<__mmask16>((1u << m) - 1); }
+  static F load_first(const float* p, int m) { return _mm512_maskz_loadu_ps(lanes_below(m), p); }
+  static void store_first(float* p, F v, int m) { _mm512_mask_storeu_ps(p, lanes_below(m), v); }
   // Lanes [from, W) from p[from ..], +0 below (0 < from < W); and their store.
   static F load_from(const float* p, int from) {
-    return _mm512_maskz_loadu_ps(static_cast<__mmask16>(~((1u << from) - 1)), p);
+    return _mm512_maskz_loadu_ps(static_cast<__mmask16>(~lanes_below(from)), p);
   }
   static void store_from(float* p, int from, F v) {
-    _mm512_mask_storeu_ps(p, static_cast<__mmask16>(~((1u << from) - 1)), v);
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>(~lanes_below(from)), v);
   }
   // The lower and upper 8 floats of v, widened.
   static D widen_lo(F v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }
@@ -95,17 +92,14 @@ struct Avx512Ymm : YmmOps {
   // 7x7 maps took 0.85-0.87x the time, rows of 100 elements 0.92x (Zen 4;
   // which of the load and the store cost it was not pinned down: the store
   // alone as a scalar loop changed nothing in the AVX2 table).
-  static F load_first(const float* p, int m) {
-    return _mm256_maskz_loadu_ps(static_cast<__mmask8>((1u << m) - 1), p);
-  }
-  static void store_first(float* p, F v, int m) {
-    _mm256_mask_storeu_ps(p, static_cast<__mmask8>((1u << m) - 1), v);
-  }
+  static __mmask8 lanes_below(int m) { return static_cast<__mmask8>((1u << m) - 1); }
+  static F load_first(const float* p, int m) { return _mm256_maskz_loadu_ps(lanes_below(m), p); }
+  static void store_first(float* p, F v, int m) { _mm256_mask_storeu_ps(p, lanes_below(m), v); }
   static F load_from(const float* p, int from) {
-    return _mm256_maskz_loadu_ps(static_cast<__mmask8>(~((1u << from) - 1)), p);
+    return _mm256_maskz_loadu_ps(static_cast<__mmask8>(~lanes_below(from)), p);
   }
   static void store_from(float* p, int from, F v) {
-    _mm256_mask_storeu_ps(p, static_cast<__mmask8>(~((1u << from) - 1)), v);
+    _mm256_mask_storeu_ps(p, static_cast<__mmask8>(~lanes_below(from)), v);
   }
 };
 

@@ -301,11 +301,29 @@ void forward_varying(const float* x, float* y, size_t n, size_t rows, size_t str
 // the float64 product of two float32 values is exact, so a fused
 // multiply-add rounds exactly like the scalar `acc += g * r`.
 template <class V>
-inline void add_terms(const float* x, const float* g, typename V::D& acc_a,
-                      typename V::D& acc_b) {
-  const typename V::D xd = V::widen(x), gd = V::widen(g);
+inline void add_terms_d(typename V::D xd, typename V::D gd, typename V::D& acc_a, typename V::D& acc_b) {
   acc_a = V::fnmadd(gd, V::negpartd(xd), acc_a);
   acc_b = V::fmadd(gd, V::relud(xd), acc_b);
+}
+
+template <class V>
+inline void add_terms(const float* x, const float* g, typename V::D& acc_a,
+                      typename V::D& acc_b) {
+  add_terms_d<V>(V::widen(x), V::widen(g), acc_a, acc_b);
+}
+
+// One vector of a 16-lane group at xs/gs: its terms to lanes a0/b0 (lower
+// half) and a1/b1 (upper half), its dx to ds (after its loads: dx may be
+// x or g).
+template <class V>
+__attribute__((always_inline)) inline void vector_terms(const float* xs, const float* gs, float* ds,
+                                                        typename V::F va, typename V::F vb, typename V::D& a0,
+                                                        typename V::D& a1, typename V::D& b0, typename V::D& b1) {
+  constexpr int H = V::W / 2;
+  const typename V::F xv = V::load(xs), gv = V::load(gs);
+  add_terms<V>(xs, gs, a0, b0);
+  add_terms<V>(xs + H, gs + H, a1, b1);
+  V::store(ds, V::dx(xv, gv, va, vb));
 }
 
 // The canonical fold of 16 lanes held in registers (2 * 16 / W vectors
@@ -371,7 +389,6 @@ template <class V, bool kTail = true, bool kAlignStores = false>
 __attribute__((always_inline)) inline void backward_piece(const float* x, const float* g, float* dx, size_t n,
                                                           typename V::F va, typename V::F vb, double* sums) {
   constexpr int kVecs = kLanes / V::W;  // float vectors per 16-lane group
-  constexpr int H = V::W / 2;           // doubles per D
   static_assert(kLanes % V::W == 0, "vector width must divide the lanes");
   typename V::D acc_a[2 * kVecs], acc_b[2 * kVecs];
   for (int k = 0; k < 2 * kVecs; ++k) acc_a[k] = acc_b[k] = V::zerod();
@@ -381,10 +398,8 @@ __attribute__((always_inline)) inline void backward_piece(const float* x, const 
   auto group = [&](const float* xs, const float* gs, float* ds) {
     for (int h = 0; h < kVecs; ++h) {
       const int o = h * V::W;
-      const typename V::F xv = V::load(xs + o), gv = V::load(gs + o);
-      add_terms<V>(xs + o, gs + o, acc_a[2 * h], acc_b[2 * h]);
-      add_terms<V>(xs + o + H, gs + o + H, acc_a[2 * h + 1], acc_b[2 * h + 1]);
-      V::store(ds + o, V::dx(xv, gv, va, vb));
+      vector_terms<V>(xs + o, gs + o, ds + o, va, vb, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h],
+                      acc_b[2 * h + 1]);
     }
   };
   size_t i = 0;
@@ -479,12 +494,8 @@ void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t r
 template <class V>
 inline void add_terms_reg(typename V::F xv, typename V::F gv, typename V::D& a0, typename V::D& a1,
                           typename V::D& b0, typename V::D& b1) {
-  const typename V::D x0 = V::widen_lo(xv), x1 = V::widen_hi(xv);
-  const typename V::D g0 = V::widen_lo(gv), g1 = V::widen_hi(gv);
-  a0 = V::fnmadd(g0, V::negpartd(x0), a0);
-  b0 = V::fmadd(g0, V::relud(x0), b0);
-  a1 = V::fnmadd(g1, V::negpartd(x1), a1);
-  b1 = V::fmadd(g1, V::relud(x1), b1);
+  add_terms_d<V>(V::widen_lo(xv), V::widen_lo(gv), a0, b0);
+  add_terms_d<V>(V::widen_hi(xv), V::widen_hi(gv), a1, b1);
 }
 
 // Tile mode (cpu_kernels.h): one channel's run of n >= 16 elements whose
@@ -508,10 +519,7 @@ __attribute__((always_inline)) inline void tile_run(const float* x, const float*
     acc_b[k] = kFresh ? V::zerod() : V::loadd(st + kLanes + k * H);
   }
   auto vec_mem = [&](int h, const float* xs, const float* gs, float* ds) {  // a whole vector
-    const typename V::F xv = V::load(xs), gv = V::load(gs);
-    add_terms<V>(xs, gs, acc_a[2 * h], acc_b[2 * h]);
-    add_terms<V>(xs + H, gs + H, acc_a[2 * h + 1], acc_b[2 * h + 1]);
-    V::store(ds, V::dx(xv, gv, va, vb));
+    vector_terms<V>(xs, gs, ds, va, vb, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h], acc_b[2 * h + 1]);
   };
   auto vec_reg = [&](int h, typename V::F xv, typename V::F gv) {  // a masked one: its dx
     add_terms_reg<V>(xv, gv, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h], acc_b[2 * h + 1]);
