@@ -660,10 +660,7 @@ inline void varying_block(const float* x, const float* g, float* dx, size_t n, s
     const typename V::F va = V::load(pa + i), vb = V::load(pb + i);
     for (size_t r = 0; r < m; ++r) {
       const size_t e = r * stride + i;
-      const typename V::F xv = V::load(x + e), gv = V::load(g + e);
-      add_terms<V>(x + e, g + e, a0, b0);
-      add_terms<V>(x + e + H, g + e + H, a1, b1);
-      V::store(dx + e, V::dx(xv, gv, va, vb));
+      vector_terms<V>(x + e, g + e, dx + e, va, vb, a0, a1, b0, b1);
     }
     V::stored(acc_a + i, a0);
     V::stored(acc_a + i + H, a1);
@@ -723,13 +720,9 @@ inline void varying_in_registers(const float* x, const float* g, float* dx, size
     for (int s = 0; s < S; ++s) {
       const size_t e = e0 + s * V::W;
       prefetch_inputs<V>(x + e, g + e);
-      const typename V::F xv = V::load(x + e), gv = V::load(g + e);
-      add_terms<V>(x + e, g + e, a[2 * s], b[2 * s]);
-      add_terms<V>(x + e + H, g + e + H, a[2 * s + 1], b[2 * s + 1]);
-      if constexpr (kCoefRegs)
-        V::store(dx + e, V::dx(xv, gv, va[s], vb[s]));
-      else
-        V::store(dx + e, V::dx(xv, gv, V::load(pa + s * V::W), V::load(pb + s * V::W)));
+      const typename V::F ca = kCoefRegs ? va[s] : V::load(pa + s * V::W);
+      const typename V::F cb = kCoefRegs ? vb[s] : V::load(pb + s * V::W);
+      vector_terms<V>(x + e, g + e, dx + e, ca, cb, a[2 * s], a[2 * s + 1], b[2 * s], b[2 * s + 1]);
     }
   }
   for (int s = 0; s < S; ++s) {
