@@ -322,6 +322,46 @@ const SlotTables& slot_tables(Workspace& ws, const Plan& p) {
   return ws.st;
 }
 
+// kB channels' runs of `inner` slots side by side (fold_slots), from
+// acc_a/acc_b (one copy of the period) into part[c0 ..], part[C + c0 ..].
+// kB is a compile-time count for whole blocks: the sums then live in
+// registers, and the copies in and out are moves (with a count known only
+// at run time GCC made each a `rep movsq`, whose start-up cost made these
+// copies 40% of a [1, 512, 2] call; bench/RESULTS.md, "Fourteenth
+// session"). nb < kB (the last block) takes the run-time loops.
+template <size_t kB>
+void fold_runs(const double* acc_a, const double* acc_b, double* part, size_t C, size_t inner, size_t c0,
+               size_t nb) {
+  double sa[kB], sb[kB];
+  const double* ra = acc_a + c0 * inner;
+  const double* rb = acc_b + c0 * inner;
+  if (nb == kB) {
+    for (size_t c = 0; c < kB; ++c) {
+      sa[c] = part[c0 + c];
+      sb[c] = part[C + c0 + c];
+    }
+    for (size_t t = 0; t < inner; ++t)
+      for (size_t c = 0; c < kB; ++c) {
+        sa[c] += ra[c * inner + t];
+        sb[c] += rb[c * inner + t];
+      }
+    for (size_t c = 0; c < kB; ++c) {
+      part[c0 + c] = sa[c];
+      part[C + c0 + c] = sb[c];
+    }
+    return;
+  }
+  for (size_t c = 0; c < nb; ++c) {
+    double a = part[c0 + c], b = part[C + c0 + c];
+    for (size_t t = 0; t < inner; ++t) {
+      a += ra[c * inner + t];
+      b += rb[c * inner + t];
+    }
+    part[c0 + c] = a;
+    part[C + c0 + c] = b;
+  }
+}
+
 // Period mode: each slot's two sums fold into its channel's partials
 // (part[c], part[C + c]) in slot order. Slot j has channel
 // (j % period) / inner, so a super-row is `slots / period` copies of the
@@ -363,35 +403,11 @@ void fold_slots(const Plan& p, const uint32_t* channel, const double* acc_a, con
     return;
   }
   if (C >= kB) {
-    for (size_t k = 0; k < p.slots; k += p.period)
-      for (size_t c0 = c_begin; c0 < c_end; c0 += kB) {
-        // kB channels at a time, each a sequential read of its run.
-        const size_t nb = std::min(kB, c_end - c0);
-        double sa[kB], sb[kB];
-        for (size_t c = 0; c < nb; ++c) {
-          sa[c] = part[c0 + c];
-          sb[c] = part[C + c0 + c];
-        }
-        const double* ra = acc_a + k + c0 * inner;
-        const double* rb = acc_b + k + c0 * inner;
-        if (nb == kB) {  // a constant count: sa/sb unroll into registers
-          for (size_t t = 0; t < inner; ++t)
-            for (size_t c = 0; c < kB; ++c) {
-              sa[c] += ra[c * inner + t];
-              sb[c] += rb[c * inner + t];
-            }
-        } else {
-          for (size_t t = 0; t < inner; ++t)
-            for (size_t c = 0; c < nb; ++c) {
-              sa[c] += ra[c * inner + t];
-              sb[c] += rb[c * inner + t];
-            }
-        }
-        for (size_t c = 0; c < nb; ++c) {
-          part[c0 + c] = sa[c];
-          part[C + c0 + c] = sb[c];
-        }
-      }
+    for (size_t k = 0; k < p.slots; k += p.period) {
+      size_t c0 = c_begin;
+      for (; c0 + kB <= c_end; c0 += kB) fold_runs<kB>(acc_a + k, acc_b + k, part, C, inner, c0, kB);
+      if (c0 < c_end) fold_runs<kB>(acc_a + k, acc_b + k, part, C, inner, c0, c_end - c0);
+    }
     return;
   }
   for (size_t j = 0; j < p.slots;) {

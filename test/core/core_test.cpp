@@ -397,7 +397,11 @@ void test_per_channel() {
       // Tile mode: a last piece of one row (334 rows of 49 make a piece),
       // rows of 16-8192 at the mode's edges, runs starting at odd lanes.
       {"nchw-tiles-last-row-alone", 335, 2, 49}, {"nchw-tiles-hw8192", 3, 2, 8192},
-      {"nchw-tiles-hw8193", 3, 2, 8193},         {"nchw-tiles-hw17", 1001, 3, 17}};
+      {"nchw-tiles-hw8193", 3, 2, 8193},         {"nchw-tiles-hw17", 1001, 3, 17},
+      // Period mode's slot fold in blocks of 8 channels, with a last block of
+      // fewer (13 channels), and split by channels at 3 and 16 threads into
+      // parts that start inside a block (20 channels: parts of 10).
+      {"nchw-c13-hw9", 400, 13, 9}, {"nchw-c20-hw13-split", 50, 20, 13}};
   for (const L& l : layouts)
     check_case_everywhere(random_case(l.name, l.outer * l.C * l.inner, l.C, l.inner, true), {1, 3, 16});
   // NaN parameters in one channel: the fast forward (finite coefficients
