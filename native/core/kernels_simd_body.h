@@ -352,18 +352,84 @@ __attribute__((always_inline)) inline void fold_acc(typename V::D* acc_a, typena
   sums[1] = lb[0];
 }
 
+// add_terms for the 2 * (W/2) elements of vectors already in registers
+// (xv, gv): their lower and upper halves to (a0, b0) and (a1, b1).
+template <class V>
+inline void add_terms_reg(typename V::F xv, typename V::F gv, typename V::D& a0, typename V::D& a1,
+                          typename V::D& b0, typename V::D& b1) {
+  add_terms_d<V>(V::widen_lo(xv), V::widen_lo(gv), a0, b0);
+  add_terms_d<V>(V::widen_hi(xv), V::widen_hi(gv), a1, b1);
+}
+
+// One whole 16-lane group at x/g, dx to dx: every read of a vector's x and
+// g comes before its store (dx may be x or g: in place).
+template <class V>
+__attribute__((always_inline)) inline void whole_group(const float* x, const float* g, float* dx, typename V::F va,
+                                                       typename V::F vb, typename V::D* acc_a, typename V::D* acc_b) {
+  for (int h = 0; h < kLanes / V::W; ++h) {
+    const int o = h * V::W;
+    vector_terms<V>(x + o, g + o, dx + o, va, vb, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h], acc_b[2 * h + 1]);
+  }
+}
+
+// A 16-lane group that is only partly the caller's: lanes [p, 16) of the
+// group based at x - p (head_group), or lanes [0, m) of the group at x
+// (tail_group), 0 < p, m < 16. Whole vectors go through vector_terms; a
+// vector cut by the edge is loaded with its lanes outside the range masked
+// (they read +0, whose terms add nothing: backward_piece; and masked lanes
+// are neither read nor written, so the elements beside the range, another
+// row's or past the array, are untouched) and its terms widened from the
+// register. Both backward_piece (its aligned head and its tail) and
+// tile_run (a run that starts inside a group) take these, with the
+// accumulators in registers throughout: no round trip through a padded
+// copy in memory (bench/RESULTS.md, "Fourteenth session").
+template <class V>
+__attribute__((always_inline)) inline void head_group(const float* x, const float* g, float* dx, int p,
+                                                      typename V::F va, typename V::F vb, typename V::D* acc_a,
+                                                      typename V::D* acc_b) {
+  for (int h = 0; h < kLanes / V::W; ++h) {
+    const int lo = h * V::W;
+    if (lo + V::W <= p) continue;  // none of the range's lanes
+    const ptrdiff_t o = lo - p;    // the vector's base, x - p + lo
+    if (lo >= p) {
+      vector_terms<V>(x + o, g + o, dx + o, va, vb, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h], acc_b[2 * h + 1]);
+    } else {
+      const int from = p - lo;  // lanes [from, W) of the vector
+      const typename V::F xv = V::load_from(x + o, from), gv = V::load_from(g + o, from);
+      add_terms_reg<V>(xv, gv, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h], acc_b[2 * h + 1]);
+      V::store_from(dx + o, from, V::dx(xv, gv, va, vb));
+    }
+  }
+}
+
+template <class V>
+__attribute__((always_inline)) inline void tail_group(const float* x, const float* g, float* dx, int m,
+                                                      typename V::F va, typename V::F vb, typename V::D* acc_a,
+                                                      typename V::D* acc_b) {
+  for (int h = 0; h < kLanes / V::W; ++h) {
+    const int lo = h * V::W, k = std::min(m - lo, V::W);  // this vector's lanes
+    if (k <= 0) break;
+    if (k == V::W) {
+      vector_terms<V>(x + lo, g + lo, dx + lo, va, vb, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h],
+                      acc_b[2 * h + 1]);
+    } else {
+      const typename V::F xv = V::load_first(x + lo, k), gv = V::load_first(g + lo, k);
+      add_terms_reg<V>(xv, gv, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h], acc_b[2 * h + 1]);
+      V::store_first(dx + lo, V::dx(xv, gv, va, vb), k);
+    }
+  }
+}
+
 // dx and the two canonical sums of one piece. A tail of fewer than kLanes
-// elements runs through the vector body on a zero-padded copy: a padded
+// elements is a group with its other lanes masked (tail_group): a masked
 // lane adds the term of x = +0, g = +0, which is +0, and an accumulator
 // that starts at +0 never becomes -0 (adding a product to +0 or to a
-// nonzero value cannot give -0), so padded lanes add nothing and the sums
+// nonzero value cannot give -0), so masked lanes add nothing and the sums
 // are those of the scalar order of arelu_math.h. Short pieces (rows of a
 // small feature map, NCHW) then fold in registers too.
 //
 // backward_rows inlines this once per row, so its fixed cost counts for
-// short rows (an 8x8 map is 64 elements, 4 groups). The padded copy is made
-// with masked vector loads and stores (load_first/store_first), not a copy
-// loop that the compiler turned into memcpy calls, and kTail = false (n a
+// short rows (an 8x8 map is 64 elements, 4 groups). kTail = false (n a
 // nonzero multiple of kLanes) drops the tail code and the test before the
 // first group, after which the compiler keeps the accumulators in
 // registers from the first group to the fold (bench/RESULTS.md, "Eighth
@@ -371,7 +437,8 @@ __attribute__((always_inline)) inline void fold_acc(typename V::D* acc_a, typena
 //
 // kAlignStores: dx's stores start at a vector-aligned address, as forward's
 // do (forward_body). The p elements before it (lanes 0 .. p-1) go first, as
-// the last p positions of a zero-padded group; every group after them then
+// the last p positions of a group with its first 16 - p masked
+// (head_group); every group after them then
 // starts at element p + 16k, so register position j holds lane
 // (p + j) % 16 throughout (the tail too): each lane adds the same terms in
 // the same order. The fold needs no rotating back: it adds positions l and
@@ -392,31 +459,12 @@ __attribute__((always_inline)) inline void backward_piece(const float* x, const 
   static_assert(kLanes % V::W == 0, "vector width must divide the lanes");
   typename V::D acc_a[2 * kVecs], acc_b[2 * kVecs];
   for (int k = 0; k < 2 * kVecs; ++k) acc_a[k] = acc_b[k] = V::zerod();
-
-  // One 16-lane group at xs/gs, dx to ds. Every read of a vector's x and g
-  // comes before its store: dx may be x or g (in place).
-  auto group = [&](const float* xs, const float* gs, float* ds) {
-    for (int h = 0; h < kVecs; ++h) {
-      const int o = h * V::W;
-      vector_terms<V>(xs + o, gs + o, ds + o, va, vb, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h],
-                      acc_b[2 * h + 1]);
-    }
-  };
+  auto group = [&](const float* xs, const float* gs, float* ds) { whole_group<V>(xs, gs, ds, va, vb, acc_a, acc_b); };
   size_t i = 0;
   if constexpr (kAlignStores) {
     const size_t p = to_aligned<V>(dx);
-    if (p != 0 && n >= kLanes) {
-      alignas(64) float xb[kLanes], gb[kLanes], db[kLanes];
-      for (int h = 0; h < kVecs; ++h) {
-        V::store(xb + h * V::W, V::zero());
-        V::store(gb + h * V::W, V::zero());
-      }
-      for (size_t j = 0; j < p; ++j) {
-        xb[kLanes - p + j] = x[j];
-        gb[kLanes - p + j] = g[j];
-      }
-      group(xb, gb, db);
-      for (size_t j = 0; j < p; ++j) dx[j] = db[kLanes - p + j];
+    if (p != 0 && n >= kLanes) {  // lanes [16 - p, 16) of a group: x[0 .. p)
+      head_group<V>(x, g, dx, static_cast<int>(kLanes - p), va, vb, acc_a, acc_b);
       i = p;
     }
   }
@@ -432,23 +480,8 @@ __attribute__((always_inline)) inline void backward_piece(const float* x, const 
       i += kLanes;
     } while (i < n);
   }
-  if ((kTail || kAlignStores) && i < n) {
-    alignas(64) float xb[kLanes], gb[kLanes], db[kLanes];
-    const int m = static_cast<int>(n - i);  // 1 .. kLanes - 1
-    for (int h = 0; h < kVecs; ++h) {
-      const int o = h * V::W, k = std::min(std::max(m - o, 0), V::W);  // this vector's elements
-      V::store(xb + o, k == V::W ? V::load(x + i + o) : k > 0 ? V::load_first(x + i + o, k) : V::zero());
-      V::store(gb + o, k == V::W ? V::load(g + i + o) : k > 0 ? V::load_first(g + i + o, k) : V::zero());
-    }
-    group(xb, gb, db);
-    for (int h = 0; h < kVecs; ++h) {
-      const int o = h * V::W, k = std::min(std::max(m - o, 0), V::W);
-      if (k == V::W)
-        V::store(dx + i + o, V::load(db + o));
-      else if (k > 0)
-        V::store_first(dx + i + o, V::load(db + o), k);
-    }
-  }
+  if ((kTail || kAlignStores) && i < n)  // lanes [0, n - i)
+    tail_group<V>(x + i, g + i, dx + i, static_cast<int>(n - i), va, vb, acc_a, acc_b);
   fold_acc<V>(acc_a, acc_b, sums);
 }
 
@@ -489,15 +522,6 @@ void backward_rows(const float* x, const float* g, float* dx, size_t n, size_t r
     all_rows(std::true_type(), std::false_type());
 }
 
-// add_terms for the 2 * (W/2) elements of vectors already in registers
-// (xv, gv): their lower and upper halves to (a0, b0) and (a1, b1).
-template <class V>
-inline void add_terms_reg(typename V::F xv, typename V::F gv, typename V::D& a0, typename V::D& a1,
-                          typename V::D& b0, typename V::D& b1) {
-  add_terms_d<V>(V::widen_lo(xv), V::widen_lo(gv), a0, b0);
-  add_terms_d<V>(V::widen_hi(xv), V::widen_hi(gv), a1, b1);
-}
-
 // Tile mode (cpu_kernels.h): one channel's run of n >= 16 elements whose
 // first element is in lane p, added to the channel's 16 lanes at st (alpha)
 // and st + 16 (beta). The run is three parts: a head group from x - p with
@@ -518,45 +542,17 @@ __attribute__((always_inline)) inline void tile_run(const float* x, const float*
     acc_a[k] = kFresh ? V::zerod() : V::loadd(st + k * H);
     acc_b[k] = kFresh ? V::zerod() : V::loadd(st + kLanes + k * H);
   }
-  auto vec_mem = [&](int h, const float* xs, const float* gs, float* ds) {  // a whole vector
-    vector_terms<V>(xs, gs, ds, va, vb, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h], acc_b[2 * h + 1]);
-  };
-  auto vec_reg = [&](int h, typename V::F xv, typename V::F gv) {  // a masked one: its dx
-    add_terms_reg<V>(xv, gv, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h], acc_b[2 * h + 1]);
-    return V::dx(xv, gv, va, vb);
-  };
   size_t i = 0;
   if (p != 0) {  // the head group, based at x - p
-    for (int h = 0; h < kVecs; ++h) {
-      const int lo = h * V::W;
-      if (lo + V::W <= p) continue;  // none of the run's lanes
-      const ptrdiff_t o = lo - p;  // the vector's base, x - p + lo
-      if (lo >= p) {
-        vec_mem(h, x + o, g + o, dx + o);
-      } else {
-        const int from = p - lo;  // lanes [from, W) of the vector
-        V::store_from(dx + o, from,
-                      vec_reg(h, V::load_from(x + o, from), V::load_from(g + o, from)));
-      }
-    }
+    head_group<V>(x, g, dx, p, va, vb, acc_a, acc_b);
     i = kLanes - p;
   }
   for (; i + kLanes <= n; i += kLanes) {
     prefetch_inputs<V>(x + i, g + i);
-    for (int h = 0; h < kVecs; ++h) vec_mem(h, x + i + h * V::W, g + i + h * V::W, dx + i + h * V::W);
+    whole_group<V>(x + i, g + i, dx + i, va, vb, acc_a, acc_b);
   }
-  if (i < n) {  // the tail group: lanes [0, m)
-    const int m = static_cast<int>(n - i);
-    for (int h = 0; h < kVecs; ++h) {
-      const int lo = h * V::W, k = std::min(m - lo, V::W);
-      if (k <= 0) break;
-      const size_t o = i + lo;
-      if (k == V::W)
-        vec_mem(h, x + o, g + o, dx + o);
-      else
-        V::store_first(dx + o, vec_reg(h, V::load_first(x + o, k), V::load_first(g + o, k)), k);
-    }
-  }
+  if (i < n)  // the tail group: lanes [0, m)
+    tail_group<V>(x + i, g + i, dx + i, static_cast<int>(n - i), va, vb, acc_a, acc_b);
   if constexpr (kLast) {
     fold_acc<V>(acc_a, acc_b, sums);
   } else {
