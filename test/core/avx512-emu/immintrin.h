@@ -31,19 +31,28 @@ static inline simde__m512d _mm512_cvtps_pd(simde__m256 v) {
 }
 
 // Masked loads and stores (the kernels' tails): lanes outside the mask are
-// neither read nor written, as on the hardware.
+// neither read nor written, as on the hardware. The W-lane copies in and
+// out of a plain array serve both widths.
+template <int W>
+static inline void masked_read(float* f, unsigned k, const void* p) {
+  for (int i = 0; i < W; ++i) f[i] = (k & (1u << i)) ? static_cast<const float*>(p)[i] : 0.0f;
+}
+template <int W>
+static inline void masked_write(void* p, unsigned k, const float* f) {
+  for (int i = 0; i < W; ++i)
+    if (k & (1u << i)) static_cast<float*>(p)[i] = f[i];
+}
+
 static inline simde__m512 _mm512_maskz_loadu_ps(simde__mmask16 k, const void* p) {
-  float f[16] = {};
-  for (int i = 0; i < 16; ++i)
-    if (k & (1u << i)) f[i] = static_cast<const float*>(p)[i];
+  float f[16];
+  masked_read<16>(f, k, p);
   return simde_mm512_loadu_ps(f);
 }
 
 static inline void _mm512_mask_storeu_ps(void* p, simde__mmask16 k, simde__m512 v) {
   float f[16];
   simde_mm512_storeu_ps(f, v);
-  for (int i = 0; i < 16; ++i)
-    if (k & (1u << i)) static_cast<float*>(p)[i] = f[i];
+  masked_write<16>(p, k, f);
 }
 
 // The 8-float (AVX-512VL) table's masked multiply: lanes outside k keep src.
@@ -59,15 +68,13 @@ static inline simde__m256 _mm256_mask_mul_ps(simde__m256 src, simde__mmask8 k, s
 
 // The 8-float table's masked loads and stores (tile mode's run heads).
 static inline simde__m256 _mm256_maskz_loadu_ps(simde__mmask8 k, const void* p) {
-  float f[8] = {};
-  for (int i = 0; i < 8; ++i)
-    if (k & (1u << i)) f[i] = static_cast<const float*>(p)[i];
+  float f[8];
+  masked_read<8>(f, k, p);
   return simde_mm256_loadu_ps(f);
 }
 
 static inline void _mm256_mask_storeu_ps(void* p, simde__mmask8 k, simde__m256 v) {
   float f[8];
   simde_mm256_storeu_ps(f, v);
-  for (int i = 0; i < 8; ++i)
-    if (k & (1u << i)) static_cast<float*>(p)[i] = f[i];
+  masked_write<8>(p, k, f);
 }
