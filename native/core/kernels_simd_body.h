@@ -373,8 +373,11 @@ __attribute__((always_inline)) inline void whole_group(const float* x, const flo
 }
 
 // A 16-lane group that is only partly the caller's: lanes [p, 16) of the
-// group based at x - p (head_group), or lanes [0, m) of the group at x
-// (tail_group), 0 < p, m < 16. Whole vectors go through vector_terms; a
+// group based at x - p (head_group), or lanes [0, n - i) of the group at
+// x + i (tail_group), 0 < p, n - i < 16. (tail_group takes i and n, not x +
+// i and n - i: in that form the tile kernel with rows of 16, which never
+// has a tail, took 1.07-1.10x the time; the code layout's doing, not the
+// work's.) Whole vectors go through vector_terms; a
 // vector cut by the edge is loaded with its lanes outside the range masked
 // (they read +0, whose terms add nothing: backward_piece; and masked lanes
 // are neither read nor written, so the elements beside the range, another
@@ -383,6 +386,16 @@ __attribute__((always_inline)) inline void whole_group(const float* x, const flo
 // tile_run (a run that starts inside a group) take these, with the
 // accumulators in registers throughout: no round trip through a padded
 // copy in memory (bench/RESULTS.md, "Fourteenth session").
+// The terms and dx of a vector loaded with some lanes masked (+0): the
+// terms widened from the register, dx handed to `store`.
+template <class V, class Store>
+__attribute__((always_inline)) inline void masked_terms(typename V::F xv, typename V::F gv, typename V::F va,
+                                                        typename V::F vb, typename V::D* a, typename V::D* b,
+                                                        Store store) {
+  add_terms_reg<V>(xv, gv, a[0], a[1], b[0], b[1]);
+  store(V::dx(xv, gv, va, vb));
+}
+
 template <class V>
 __attribute__((always_inline)) inline void head_group(const float* x, const float* g, float* dx, int p,
                                                       typename V::F va, typename V::F vb, typename V::D* acc_a,
@@ -395,27 +408,27 @@ __attribute__((always_inline)) inline void head_group(const float* x, const floa
       vector_terms<V>(x + o, g + o, dx + o, va, vb, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h], acc_b[2 * h + 1]);
     } else {
       const int from = p - lo;  // lanes [from, W) of the vector
-      const typename V::F xv = V::load_from(x + o, from), gv = V::load_from(g + o, from);
-      add_terms_reg<V>(xv, gv, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h], acc_b[2 * h + 1]);
-      V::store_from(dx + o, from, V::dx(xv, gv, va, vb));
+      masked_terms<V>(V::load_from(x + o, from), V::load_from(g + o, from), va, vb, acc_a + 2 * h, acc_b + 2 * h,
+                      [&](typename V::F d) { V::store_from(dx + o, from, d); });
     }
   }
 }
 
 template <class V>
-__attribute__((always_inline)) inline void tail_group(const float* x, const float* g, float* dx, int m,
+__attribute__((always_inline)) inline void tail_group(const float* x, const float* g, float* dx, size_t i, size_t n,
                                                       typename V::F va, typename V::F vb, typename V::D* acc_a,
                                                       typename V::D* acc_b) {
+  const int m = static_cast<int>(n - i);
   for (int h = 0; h < kLanes / V::W; ++h) {
     const int lo = h * V::W, k = std::min(m - lo, V::W);  // this vector's lanes
     if (k <= 0) break;
+    const size_t o = i + lo;
     if (k == V::W) {
-      vector_terms<V>(x + lo, g + lo, dx + lo, va, vb, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h],
+      vector_terms<V>(x + o, g + o, dx + o, va, vb, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h],
                       acc_b[2 * h + 1]);
     } else {
-      const typename V::F xv = V::load_first(x + lo, k), gv = V::load_first(g + lo, k);
-      add_terms_reg<V>(xv, gv, acc_a[2 * h], acc_a[2 * h + 1], acc_b[2 * h], acc_b[2 * h + 1]);
-      V::store_first(dx + lo, V::dx(xv, gv, va, vb), k);
+      masked_terms<V>(V::load_first(x + o, k), V::load_first(g + o, k), va, vb, acc_a + 2 * h, acc_b + 2 * h,
+                      [&](typename V::F d) { V::store_first(dx + o, d, k); });
     }
   }
 }
@@ -481,7 +494,7 @@ __attribute__((always_inline)) inline void backward_piece(const float* x, const 
     } while (i < n);
   }
   if ((kTail || kAlignStores) && i < n)  // lanes [0, n - i)
-    tail_group<V>(x + i, g + i, dx + i, static_cast<int>(n - i), va, vb, acc_a, acc_b);
+    tail_group<V>(x, g, dx, i, n, va, vb, acc_a, acc_b);
   fold_acc<V>(acc_a, acc_b, sums);
 }
 
@@ -552,7 +565,7 @@ __attribute__((always_inline)) inline void tile_run(const float* x, const float*
     whole_group<V>(x + i, g + i, dx + i, va, vb, acc_a, acc_b);
   }
   if (i < n)  // the tail group: lanes [0, m)
-    tail_group<V>(x + i, g + i, dx + i, static_cast<int>(n - i), va, vb, acc_a, acc_b);
+    tail_group<V>(x, g, dx, i, n, va, vb, acc_a, acc_b);
   if constexpr (kLast) {
     fold_acc<V>(acc_a, acc_b, sums);
   } else {
