@@ -12,7 +12,7 @@
 //   relud(v) = max(0, v), negpartd(v) = min(0, v)   both keep NaN v
 // Every element's value is defined by arelu_math.h: tails take the scalar
 // reference functions, or the vector formulas (bit-identical to them) on a
-// zero-padded or masked vector. The backward sums keep the canonical
+// masked vector (its other lanes +0). The backward sums keep the canonical
 // 16-lane order of arelu_math.h: lanes [k*W/2, k*W/2 + W/2) live in
 // accumulator k, which is the same order scalar code uses (or, where dx's
 // stores are aligned, a rotation of it that folds to the same sums:
