@@ -372,20 +372,6 @@ __attribute__((always_inline)) inline void whole_group(const float* x, const flo
   }
 }
 
-// A 16-lane group that is only partly the caller's: lanes [p, 16) of the
-// group based at x - p (head_group), or lanes [0, n - i) of the group at
-// x + i (tail_group), 0 < p, n - i < 16. (tail_group takes i and n, not x +
-// i and n - i: in that form the tile kernel with rows of 16, which never
-// has a tail, took 1.07-1.10x the time; the code layout's doing, not the
-// work's.) Whole vectors go through vector_terms; a
-// vector cut by the edge is loaded with its lanes outside the range masked
-// (they read +0, whose terms add nothing: backward_piece; and masked lanes
-// are neither read nor written, so the elements beside the range, another
-// row's or past the array, are untouched) and its terms widened from the
-// register. Both backward_piece (its aligned head and its tail) and
-// tile_run (a run that starts inside a group) take these, with the
-// accumulators in registers throughout: no round trip through a padded
-// copy in memory (bench/RESULTS.md, "Fourteenth session").
 // The terms and dx of a vector loaded with some lanes masked (+0): the
 // terms widened from the register, dx handed to `store`.
 template <class V, class Store>
@@ -396,6 +382,20 @@ __attribute__((always_inline)) inline void masked_terms(typename V::F xv, typena
   store(V::dx(xv, gv, va, vb));
 }
 
+// A 16-lane group that is only partly the caller's: lanes [p, 16) of the
+// group based at x - p (head_group), or lanes [0, n - i) of the group at
+// x + i (tail_group), 0 < p, n - i < 16. Whole vectors go through
+// vector_terms; a vector cut by the edge is loaded with its lanes outside
+// the range masked (they read +0, whose terms add nothing: backward_piece;
+// and masked lanes are neither read nor written, so the elements beside
+// the range, another row's or past the array, are untouched) and its terms
+// widened from the register. Both backward_piece (its aligned head and its
+// tail) and tile_run (a run that starts inside a group) take these, with
+// the accumulators in registers throughout: no round trip through a padded
+// copy in memory (bench/RESULTS.md, "Fourteenth session"). (tail_group
+// takes i and n, not x + i and n - i: in that form the tile kernel with
+// rows of 16, which never has a tail, took 1.07-1.10x the time; the code
+// layout's doing, not the work's.)
 template <class V>
 __attribute__((always_inline)) inline void head_group(const float* x, const float* g, float* dx, int p,
                                                       typename V::F va, typename V::F vb, typename V::D* acc_a,
