@@ -332,10 +332,10 @@ const SlotTables& slot_tables(Workspace& ws, const Plan& p) {
 template <size_t kB>
 void fold_runs(const double* acc_a, const double* acc_b, double* part, size_t C, size_t inner, size_t c0,
                size_t nb) {
-  double sa[kB], sb[kB];
   const double* ra = acc_a + c0 * inner;
   const double* rb = acc_b + c0 * inner;
   if (nb == kB) {
+    double sa[kB], sb[kB];
     for (size_t c = 0; c < kB; ++c) {
       sa[c] = part[c0 + c];
       sb[c] = part[C + c0 + c];
