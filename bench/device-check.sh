@@ -11,12 +11,15 @@
 #   3. builds the addon with CUDA for sm_90 (cmake directly, no cmake-js)
 #   4. runs the GPU tests (test/30.cuda.test.js), then every kernel plan
 #      under compute-sanitizer memcheck and racecheck (test/cuda-sanitize.js)
-#   5. runs the GPU benchmark (bench/gpu-bench.js), the study of the
+#   5. runs the GPU benchmark (bench/gpu-bench.js), the host's time per
+#      enqueued call (bench/gpu-enqueue.js), the study of the
 #      choices only a GPU settles (bench/gpu-plans.js: backward's second
 #      pass folded or a kernel, per-channel forward's plan, how a
 #      synchronous call waits) and the PyTorch composite AReLU baseline
 #      (bench/torch_baseline.py) on the same GPU
-#   5c. runs the CPU kernels' tests on this machine's CPU (AVX-512 where it
+#   5c. runs the GPU suite's fault tests on the GPU with a fault-hook test
+#      build (a kernel that really faults; see native/cuda/CMakeLists.txt)
+#   5d. runs the CPU kernels' tests on this machine's CPU (AVX-512 where it
 #      has it: the core tests bit for bit against scalar, and the digest)
 #   6. writes everything as JSON (and logs) into $OUT; device-check.json is
 #      rewritten after every step, the tests log a line per test as they go
@@ -320,6 +323,15 @@ if [ -f "$ADDON" ]; then
 else
   step_result plans failed 0 "not run: no addon"
 fi
+# 5a'. The host's time per enqueued call (per-channel and scalar forward).
+if [ -f "$ADDON" ]; then
+  if run_step enqueue 30 bash -c "node bench/gpu-enqueue.js > '$OUT/enqueue.txt' 2>&1"; then
+    step_result enqueue ok "$LAST_SECONDS" "$(tr -s ' \n' ' ' < "$OUT/enqueue.txt")"
+  else
+    step_result enqueue failed "$LAST_SECONDS" "exit $LAST_RC: $(tr -s ' \n' ' ' < "$OUT/enqueue.txt" | tail -c 300)"
+  fi
+  rm -f "$OUT/enqueue.txt"
+fi
 if run_step torch 80 env PYTHONUNBUFFERED=1 python3 bench/torch_baseline.py --out "$OUT/torch.json"; then
   note=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("skipped: " + r["skipped"] if "skipped" in r else "%d sizes on %s" % (len(r["rows"]), r.get("gpu")))' "$OUT/torch.json" 2>>"$LOG")
   case $note in skipped:*) status=skipped ;; *) status=ok ;; esac
@@ -350,7 +362,36 @@ for tool in memcheck racecheck; do
   fi
 done
 
-# 5c. The CPU kernels on this machine's own CPU (an AVX-512 Xeon on the
+# 5c. Faults on the GPU itself: the GPU suite's sticky-error tests (a
+# kernel that faults with an illegal address, async calls queued behind
+# it, a download through pinned chunks and a worker's teardown on the
+# dead device), each in a child process, with a fault-hook test build
+# (-DARELU_CUDA_FAULT_HOOK=ON: ARELU_TEST_FAIL_LAUNCH=k makes the k-th
+# launch fault). The CPU stand-in runs the same tests in CI.
+FAULTB=$ROOT/build-device-faults
+if [ -n "${ARELU_DEVICE_CHECK_ADDON:-}" ]; then
+  step_result faults skipped 0 "ARELU_DEVICE_CHECK_ADDON set: no fault-hook build"
+elif [ -f "$ADDON" ] && [ -d node_modules/mocha ] &&
+   run_step faults-build 90 bash -c "cmake -S . -B '$FAULTB' ${GEN[*]} -DCMAKE_BUILD_TYPE=Release -DARELU_CUDA=ON \
+     ${NVCC:+-DCMAKE_CUDA_COMPILER=$NVCC} -DCMAKE_CUDA_ARCHITECTURES=90 -DARELU_CUDA_ARCHITECTURES=90 -DARELU_CUDA_FAULT_HOOK=ON \
+     -DCMAKE_JS_VERSION=device-check -DCMAKE_JS_INC='$ROOT/node_modules/node-api-headers/include' \
+     -DCMAKE_LIBRARY_OUTPUT_DIRECTORY='$FAULTB/Release' > /dev/null && cmake --build '$FAULTB' -j $(nproc) > /dev/null"; then
+  if run_step faults 100 env ARELU_NATIVE_PATH="$FAULTB/Release/arelu.node" ARELU_EXPECT_CUDA=1 node node_modules/mocha/bin/mocha.js \
+      --no-config --timeout 60000 --grep 'fault-hook build' test/30.cuda.test.js; then
+    status=ok
+  else
+    status=failed
+  fi
+  passing=$(grep -E "^ +[0-9]+ passing" "$LOG" | tail -1 | tr -s ' ')
+  pending=$(grep -E "^ +[0-9]+ pending" "$LOG" | tail -1 | tr -s ' ')
+  # Every fault test must have run on the GPU (none skipped).
+  [ -n "$pending" ] && status=failed
+  step_result faults "$status" "$LAST_SECONDS" "exit $LAST_RC:$passing${pending:+, $pending (must be 0)}"
+else
+  step_result faults failed "${LAST_SECONDS:-0}" "not run: no addon, no mocha, or the fault-hook build failed (exit ${LAST_RC:-?})"
+fi
+
+# 5d. The CPU kernels on this machine's own CPU (an AVX-512 Xeon on the
 # H200 machine; the development machine has no AVX-512): the C++ core tests
 # (every ISA the CPU supports, bit for bit against scalar and the float64
 # reference, and the cross-platform digest; the AVX-512 backward on 512-bit
@@ -403,7 +444,7 @@ if command -v node > /dev/null && [ -f "$OUT/plans.json" ]; then
     const p = (v) => `${(100 * v).toFixed(1)}%`;
     for (const x of r.secondPass || []) console.log(`second pass ${x.name}: fold ${x.foldUs.toFixed(1)} us, kernel ${x.kernelUs.toFixed(1)} us, by the rule ${x.autoUs.toFixed(1)} us`);
     for (const x of r.forwardPlan || []) console.log(`forward ${x.name}: flat walk ${x.flatUs.toFixed(1)} us (${p(x.flatOfCopy)} of copy), layout plan ${x.layoutUs.toFixed(1)} us (${p(x.layoutOfCopy)})`);
-    for (const x of r.syncWait || []) console.log(`sync backward ${x.n}: polls ${x.pollUs.toFixed(1)} us (${p(x.pollOfCopy)}), sleeps ${x.completerUs.toFixed(1)} us (${p(x.completerOfCopy)}), no polling ${x.blockUs.toFixed(1)} us, queued ${x.queuedUs.toFixed(1)} us`);
+    for (const x of r.syncWait || []) console.log(`sync backward ${x.n}: polls ${x.pollUs.toFixed(1)} us (${p(x.pollOfCopy)}), sleeps ${x.completerUs.toFixed(1)} us (${p(x.completerOfCopy)}), no polling ${x.blockUs.toFixed(1)} us, polls then sleeps ${x.sleepUs.toFixed(1)} us, queued ${x.queuedUs.toFixed(1)} us, alone ${x.aloneUs.toFixed(1)} us`);
   ' "$OUT/plans.json" 2>>"$LOG" | tee -a "$LOG"
 fi
 log "done in ${TOTAL}s: $([ $FAILED = 0 ] && echo 'all steps passed' || echo 'some steps FAILED'); summary in $OUT/device-check.json"

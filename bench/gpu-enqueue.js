@@ -2,7 +2,9 @@
 'use strict';
 // Host time per call of a per-channel forward on DeviceBuffers (which only
 // enqueues: coefficients, ring slot, copy, launch), with the same
-// parameters call after call, for a few channel counts. Best of 3 batches
+// parameters call after call, for a few channel counts, and of a
+// scalar-parameter forward on the same buffers (the floor: validation and
+// a launch). Best of 3 batches
 // of --calls calls, microseconds; the device is synchronized after each
 // batch, outside the timing. Runs on a GPU or on the CUDA stand-in
 // (test/cuda-emu), whose host side is the same code.
@@ -18,11 +20,11 @@ if (!arelu.cuda.isAvailable()) {
   process.exit(0);
 }
 console.log(`${arelu.cuda.devices()[0].name}; host us per forward call, best of 3 x ${calls}`);
-for (const [shape, axis] of [[[2, 2048], 1], [[2, 512], 1], [[2, 8, 8, 64], 3]]) {
-  const n = shape.reduce((a, b) => a * b, 1), C = shape[axis];
+for (const [shape, axis] of [[[2, 2048], 1], [[2, 512], 1], [[2, 8, 8, 64], 3], [[2, 8, 8, 64], null]]) {
+  const n = shape.reduce((a, b) => a * b, 1), C = axis === null ? 1 : shape[axis];
   const xd = arelu.cuda.upload(new Float32Array(n).fill(0.5)), yd = arelu.cuda.alloc(n);
-  const params = { alpha: new Float32Array(C).fill(0.3), beta: new Float32Array(C).fill(0.7) };
-  const opts = { shape, channelAxis: axis, out: yd };
+  const params = axis === null ? { alpha: 0.3, beta: 0.7 } : { alpha: new Float32Array(C).fill(0.3), beta: new Float32Array(C).fill(0.7) };
+  const opts = axis === null ? { out: yd } : { shape, channelAxis: axis, out: yd };
   const batch = (k) => {
     const t = process.hrtime.bigint();
     for (let i = 0; i < k; i++) arelu.forward(xd, params, opts);
@@ -32,6 +34,6 @@ for (const [shape, axis] of [[[2, 2048], 1], [[2, 512], 1], [[2, 8, 8, 64], 3]])
   };
   batch(Math.max(1, calls / 5));
   const best = Math.min(batch(calls), batch(calls), batch(calls));
-  console.log(`  [${shape}] channelAxis ${axis} (${C} channels): ${best.toFixed(1)} us`);
+  console.log(`  [${shape}] ${axis === null ? 'scalar parameters' : `channelAxis ${axis} (${C} channels)`}: ${best.toFixed(1)} us`);
   xd.free(); yd.free();
 }

@@ -14,9 +14,16 @@
 //                against a device copy of the same bytes;
 //   syncWait     a synchronous backward on DeviceBuffers (host clock,
 //                returns with its sums) with the calling thread polling its
-//                job's flag before it sleeps (default), sleeping at once
-//                (ARELU_CUDA_EVENT_WAIT=completer), or with no polling at
-//                all (=block); against the same calls queued (events).
+//                job's flag before it sleeps and the completer napping
+//                between event queries after its polls (default), the
+//                calling thread sleeping at once
+//                (ARELU_CUDA_EVENT_WAIT=completer), no polling at all
+//                (=block), or the completer sleeping in
+//                cudaEventSynchronize after its polls (=sleep, the form
+//                before the naps); against the same calls queued (events)
+//                and one call at a time on an idle GPU (events around each
+//                backwardAsync, then a synchronize: the GPU's time for a
+//                call that is not queued behind another).
 // Every form gives the same bits (test/30.cuda.test.js checks that).
 //
 // Event figures: CUDA events around batches of queued async calls (the
@@ -55,7 +62,7 @@ const FWD_LAYOUTS = LAYOUTS.filter(([, , axis]) => axis !== undefined).concat([
   ['NHWC [1024, 64, 64, 64]', [1024, 64, 64, 64], 3],
   ['NHWC [512, 32, 32, 512]', [512, 32, 32, 512], 3],
 ]);
-const SYNC_SIZES = [2 ** 20, 2 ** 24, 2 ** 26, 2 ** 28];
+const SYNC_SIZES = [2 ** 20, 2 ** 24, 2 ** 26, 2 ** 28, 2 ** 30];
 // The CPU stand-in is slow: small layouts of the same kinds.
 const QUICK = [
   ['flat 64K', [65536], undefined],
@@ -68,7 +75,7 @@ const QUICK_SYNC = [65536];
 const STUDIES = {
   secondPass: ['ARELU_CUDA_SECOND_PASS', ['auto', 'fold', 'kernel']],
   forwardPlan: ['ARELU_CUDA_FWD_PLAN', ['flat', 'layout']],
-  syncWait: ['ARELU_CUDA_EVENT_WAIT', ['poll', 'completer', 'block']],
+  syncWait: ['ARELU_CUDA_EVENT_WAIT', ['poll', 'completer', 'block', 'sleep']],
 };
 
 function parseArgs(argv) {
@@ -99,7 +106,7 @@ function paramsOf(shape, axis) {
 function child(o) {
   const arelu = require('..');
   const { native } = require('../dist/native');
-  const { timeEvents, timeBatch, deviceBuffers } = require('./lib/gpu-timing');
+  const { timeEvents, timeBatch, deviceBuffers, median } = require('./lib/gpu-timing');
   const complain = (name) => (e) => process.stderr.write(`${name}: ${e.message}\n`);
   const rows = [];
   const buffers = (n) => deviceBuffers(arelu, n);
@@ -127,7 +134,16 @@ function child(o) {
       const t = timeBatch(() => arelu.backward(xd, gd, p, { out: yd }), sync, o.reps, o.calls);
       const q = timeEvents(() => { arelu.backwardAsync(xd, gd, p, { out: yd }).catch(complain('backwardAsync')); }, o.reps, o.calls);
       const c = timeEvents(() => native.cuda.copy(yd.handle, xd.handle), o.reps, o.calls);
-      rows.push({ name: `backward ${n}`, n, us: t.median * 1e6, minUs: t.min * 1e6, queuedUs: q.median * 1e6, copyUs: c.median * 1e6 });
+      // One call on an idle GPU: events just before and after it, GPU clock.
+      const alone = [];
+      for (let r = 0; r < o.reps; r++) {
+        const a = native.cuda.eventRecord(0);
+        arelu.backwardAsync(xd, gd, p, { out: yd }).catch(complain('backwardAsync'));
+        const b = native.cuda.eventRecord(0);
+        native.cuda.synchronize(0);
+        alone.push(native.cuda.eventElapsed(a, b) * 1e3);
+      }
+      rows.push({ name: `backward ${n}`, n, us: t.median * 1e6, minUs: t.min * 1e6, queuedUs: q.median * 1e6, aloneUs: median(alone), copyUs: c.median * 1e6 });
       for (const b of [xd, gd, yd]) b.free();
     }
   }
@@ -185,12 +201,12 @@ function main() {
     });
     const sw = runStudy(o, 'syncWait');
     report.syncWait = sw.poll.map((a, i) => {
-      const c = sw.completer[i], b = sw.block[i];
-      const row = { n: a.n, pollUs: a.us, completerUs: c.us, blockUs: b.us, pollMinUs: a.minUs, completerMinUs: c.minUs, blockMinUs: b.minUs, queuedUs: a.queuedUs, copyUs: a.copyUs };
+      const c = sw.completer[i], b = sw.block[i], z = sw.sleep[i];
+      const row = { n: a.n, pollUs: a.us, completerUs: c.us, blockUs: b.us, sleepUs: z.us, pollMinUs: a.minUs, completerMinUs: c.minUs, blockMinUs: b.minUs, sleepMinUs: z.minUs, queuedUs: a.queuedUs, aloneUs: a.aloneUs, copyUs: a.copyUs };
       // Backward moves 12 bytes per element, the copy 8.
       row.pollOfCopy = (1.5 * row.copyUs) / row.pollUs;
       row.completerOfCopy = (1.5 * row.copyUs) / row.completerUs;
-      log(`sync backward ${String(row.n).padStart(10)}: calling thread polls ${f1(row.pollUs)} us (${pct(row.pollOfCopy)} of copy), sleeps ${f1(row.completerUs)} us (${pct(row.completerOfCopy)}), nothing polls ${f1(row.blockUs)} us; queued ${f1(row.queuedUs)} us`);
+      log(`sync backward ${String(row.n).padStart(10)}: calling thread polls ${f1(row.pollUs)} us (${pct(row.pollOfCopy)} of copy), sleeps ${f1(row.completerUs)} us (${pct(row.completerOfCopy)}), nothing polls ${f1(row.blockUs)} us, completer sleeps after polling ${f1(row.sleepUs)} us; queued ${f1(row.queuedUs)} us, alone ${f1(row.aloneUs)} us`);
       return row;
     });
   }

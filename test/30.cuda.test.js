@@ -267,6 +267,15 @@ function checkOnGpu(x, dy, params, opts, channels, inner) {
 
 // The CPU stand-in of the CUDA runtime (test/cuda-emu) names its device so.
 function onStandIn() { return AVAILABLE && /emulation/.test(arelu.cuda.devices()[0].name); }
+// Whether a kernel launch can be made to fault (ARELU_TEST_FAIL_LAUNCH=k:
+// the k-th launch faults, ARELU_TEST_FAULT_MS after it starts): on the CPU
+// stand-in, or on a GPU with a fault-hook test build of the addon
+// (-DARELU_CUDA_FAULT_HOOK=ON; bench/device-check.sh's faults step).
+function canFault() { return onStandIn() || (AVAILABLE && native.cuda.faultHook === true); }
+const FAULTS = '(CPU stand-in or fault-hook build only)';
+// Downloads through pinned chunks: a stand-in device without stream-ordered
+// allocation, or forced on a GPU.
+const STAGED = { ARELU_EMU_NO_POOLS: '1', ARELU_CUDA_DOWNLOAD: 'staged' };
 
 // Runs `body` (a script's text, with `arelu`, `print` and a seeded `rnd`
 // in scope) in a child process with extra environment variables (the
@@ -869,11 +878,9 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
   });
 
   describe('sticky errors', function () {
-    it('after an illegal address the device is dead: every call reports it, nothing hangs or crashes (CPU stand-in only)', function () {
-      // Only the CPU stand-in can make a kernel fault on purpose
-      // (ARELU_EMU_FAIL_LAUNCH=k: the k-th launch faults); on a GPU this
-      // would poison the test process's context.
-      if (!/emulation/.test(arelu.cuda.devices()[0].name)) this.skip();
+    it(`after an illegal address the device is dead: every call reports it, nothing hangs or crashes ${FAULTS}`, function () {
+      // The fault runs in a child: it kills that process's context.
+      if (!canFault()) this.skip();
       const script = `
         const arelu = require(${JSON.stringify(path.join(__dirname, '..'))});
         const out = [];
@@ -890,7 +897,7 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
           console.log(JSON.stringify(out));
         })();`;
       const r = spawnSync(process.execPath, ['-e', script], {
-        encoding: 'utf8', timeout: 60000, env: { ...process.env, ARELU_EMU_FAIL_LAUNCH: '1' },
+        encoding: 'utf8', timeout: 60000, env: { ...process.env, ARELU_TEST_FAIL_LAUNCH: '1' },
       });
       expect(r.status, r.stderr).to.equal(0);
       const out = JSON.parse(r.stdout.trim().split('\n').pop());
@@ -899,10 +906,10 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
       for (const o of out.slice(1)) expect(o).to.equal('ERR_ARELU_CUDA:cudaErrorIllegalAddress');
     });
 
-    it('async calls queued behind the faulting one all reject with the sticky error; none stays pending (CPU stand-in only)', function () {
+    it(`async calls queued behind the faulting one all reject with the sticky error; none stays pending ${FAULTS}`, function () {
       // Launch 1 faults 50 ms after it starts: the calls behind it were
       // queued on a live device, so only their completion can report it.
-      if (!onStandIn()) this.skip();
+      if (!canFault()) this.skip();
       const out = inChild(`
         (async () => {
           const xd = arelu.cuda.upload(new Float32Array(4096).fill(1)), yd = arelu.cuda.alloc(4096);
@@ -913,17 +920,17 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
           print(typeof settled === 'string' ? settled : settled.map((s) => s.status === 'rejected' ? s.reason.cudaError : 'resolved'));
           process.exit(0);
         })();
-      `, { ARELU_EMU_FAIL_LAUNCH: '1', ARELU_EMU_FAULT_MS: '50' });
+      `, { ARELU_TEST_FAIL_LAUNCH: '1', ARELU_TEST_FAULT_MS: '50' });
       expect(out).to.deep.equal(new Array(9).fill('cudaErrorIllegalAddress'));
     });
   });
 
   describe('a download through pinned chunks when the device dies midway', function () {
-    it('rejects with the sticky error; the chunks queued before it write nothing and are cleaned up (CPU stand-in only)', function () {
+    it(`rejects with the sticky error; the chunks queued before it write nothing and are cleaned up ${FAULTS}`, function () {
       // 40 chunks of 8 MB; queueing each waits a little on the stand-in,
       // and launch 1 (queued just before) faults after 20 ms: some chunks
       // are queued, then enqueueing fails.
-      if (!onStandIn()) this.skip();
+      if (!canFault()) this.skip();
       const out = inChild(`
         (async () => {
           const n = 80 * 2 ** 20, x = new Float32Array(n).fill(3);
@@ -935,21 +942,21 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
           await new Promise((r) => setTimeout(r, 300));
           print({ err, untouched: into.every((v) => v === 7) });
         })();
-      `, { ARELU_EMU_FAIL_LAUNCH: '1', ARELU_EMU_FAULT_MS: '20', ARELU_EMU_NO_POOLS: '1' });
+      `, { ARELU_TEST_FAIL_LAUNCH: '1', ARELU_TEST_FAULT_MS: '20', ...STAGED });
       expect(out).to.deep.equal({ err: 'cudaErrorIllegalAddress', untouched: true });
     });
   });
 
   describe('teardown with callbacks still to come', function () {
-    for (const [how, env] of [['', {}], [', downloads through pinned chunks', { ARELU_EMU_NO_POOLS: '1' }]]) {
-    it(`a worker ends after its device died with async calls queued: their late callbacks touch nothing freed${how} (CPU stand-in only)`, function () {
+    for (const [how, env] of [['', {}], [', downloads through pinned chunks', STAGED]]) {
+    it(`a worker ends after its device died with async calls queued: their late callbacks touch nothing freed${how} ${FAULTS}`, function () {
       // The stand-in faults launch 1 after 400 ms and stalls the stream
       // 400 ms more, so the worker queues calls behind the fault, sees the
       // device die (a call marks it dead), and exits while their callbacks
       // are still to come: its environment's cleanup does not wait for a
       // dead device. The callbacks then run in a live process (under ASan
       // in CI: any use of the worker's freed state is reported).
-      if (!onStandIn()) this.skip();
+      if (!canFault()) this.skip();
       const out = inChild(`
         const { Worker } = require('worker_threads');
         function workerMain() {
@@ -974,7 +981,7 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
         w.on('message', (m) => { seen = m; });
         w.on('error', (e) => { seen = String(e); });
         w.on('exit', () => setTimeout(() => print({ seen, alive: true }), 1500));
-      `, { ARELU_EMU_FAIL_LAUNCH: '1', ARELU_EMU_FAULT_MS: '400', ...env });
+      `, { ARELU_TEST_FAIL_LAUNCH: '1', ARELU_TEST_FAULT_MS: '400', ...env });
       expect(out).to.deep.equal({ seen: 'cudaErrorIllegalAddress', alive: true });
     });
     }

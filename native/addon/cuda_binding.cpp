@@ -483,11 +483,19 @@ struct CudaEnv {
   size_t pending = 0;  // JS thread only
 };
 
+// In an environment that is stopping (a worker that called process.exit
+// with calls in flight), JS can no longer run: settling the promise fails,
+// and node-addon-api throws that failure as a C++ exception, which must not
+// leave this callback (it would abort the whole process). Nobody is left to
+// see the promise then.
 void complete_js(Napi::Env env, Napi::Function, CudaEnv* ce, AsyncOp* op) {
   if (env != nullptr) {
-    if (op->status == 0) op->deferred.Resolve(env.Undefined());
-    else op->deferred.Reject(cuda_error(env, op->status, op->what).Value());
-    if (--ce->pending == 0) ce->tsfn.Unref(env);
+    try {
+      if (op->status == 0) op->deferred.Resolve(env.Undefined());
+      else op->deferred.Reject(cuda_error(env, op->status, op->what).Value());
+    } catch (const Napi::Error&) {
+    }
+    if (--ce->pending == 0) (void)napi_unref_threadsafe_function(env, ce->tsfn);
   }
   delete op;
 }
@@ -604,6 +612,9 @@ void InitCuda(Napi::Env env, Napi::Object exports) {
   cuda.Set("eventElapsed", Napi::Function::New(env, EventElapsed, "eventElapsed"));
 #if ARELU_CUDA_EMU
   cuda.Set("emuCurrentDevice", Napi::Function::New(env, EmuCurrentDevice, "emuCurrentDevice"));
+#endif
+#if ARELU_CUDA_FAULT_HOOK
+  cuda.Set("faultHook", Napi::Boolean::New(env, true));  // a test build (native/cuda/CMakeLists.txt)
 #endif
   exports.Set("cuda", cuda);
 }

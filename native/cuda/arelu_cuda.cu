@@ -40,6 +40,9 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include "../core/arelu_math.h"
 #include "../core/coeff_cache.h"
@@ -574,6 +577,19 @@ __global__ void __launch_bounds__(kThreads) arelu_reduce_kernel(const RArgs r) {
   for (size_t c = blockIdx.x; c < r.channels; c += gridDim.x) reduce_channel(r, c);
 }
 
+#if ARELU_CUDA_FAULT_HOOK && !ARELU_CUDA_EMU
+// Test builds only (cmake -DARELU_CUDA_FAULT_HOOK=ON; bench/device-check.sh
+// runs the GPU suite's fault tests with one): runs `ns` nanoseconds, then
+// writes to an address no allocation has, a real illegal-address fault
+// that kills the context (launch() below says when).
+__global__ void arelu_fault_kernel(int* bad, unsigned long long ns) {
+  unsigned long long t0, t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t0));
+  do asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)); while (t - t0 < ns);
+  *reinterpret_cast<volatile int*>(bad) = 1;
+}
+#endif
+
 namespace {
 
 // ---- host side -------------------------------------------------------------------
@@ -889,6 +905,26 @@ int blocks_per_sm(DeviceState* s, KernelFn fn) {
 
 size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }
 
+// Every kernel launch goes through here. In a fault-hook test build
+// (ARELU_CUDA_FAULT_HOOK), ARELU_TEST_FAIL_LAUNCH=k makes the process's
+// k-th launch a kernel that runs ARELU_TEST_FAULT_MS milliseconds and then
+// faults (an illegal address): the knobs the CPU stand-in (test/cuda-emu)
+// fakes a fault with, here on a GPU.
+template <class Kernel>
+cudaError_t launch(Kernel* fn, unsigned grid, void** args, cudaStream_t stream) {
+#if ARELU_CUDA_FAULT_HOOK && !ARELU_CUDA_EMU
+  static const long fail_at = std::getenv("ARELU_TEST_FAIL_LAUNCH") ? std::atol(std::getenv("ARELU_TEST_FAIL_LAUNCH")) : 0;
+  static std::atomic<long> launches{0};
+  if (fail_at > 0 && launches.fetch_add(1) + 1 == fail_at) {
+    int* bad = reinterpret_cast<int*>(uintptr_t(16));
+    unsigned long long ns = (std::getenv("ARELU_TEST_FAULT_MS") ? std::atoll(std::getenv("ARELU_TEST_FAULT_MS")) : 0) * 1000000ULL;
+    void* fargs[] = {&bad, &ns};
+    return cudaLaunchKernel(&arelu_fault_kernel, dim3(1), dim3(1), fargs, 0, stream);
+  }
+#endif
+  return cudaLaunchKernel(fn, dim3(grid), dim3(kThreads), args, 0, stream);
+}
+
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; }
 
 // Whether environment variable `name` is `value`: the measurement and test
@@ -999,29 +1035,48 @@ int second_pass_mode() {  // 0: by size, 1: always folded, 2: always a kernel
 
 // How the completer waits for a job's event. The events are made with
 // cudaEventBlockingSync, so cudaEventSynchronize sleeps until the GPU
-// signals. On the H200 that wake-up (like a host callback's) added
-// 30-70 us to a synchronous 16M-64M backward (bench/RESULTS.md, "Ninth
-// session"). So for a job that someone waits on (a synchronous call or a
-// promise) the completer first polls the event (cudaEventQuery, yielding
-// the core between polls) for up to kSpinMicros, and sleeps only for work
-// that runs longer; a job with nothing to report (the ring space of a
-// per-channel forward) is waited for asleep.
+// signals. On the H200 that wake-up (like a host callback's) came late:
+// 30-70 us after a synchronous 16M-64M backward (bench/RESULTS.md, "Ninth
+// session"), and later the longer the wait (130-220 us after a 256M one,
+// about 280 us after 1G: "Fifteenth session"). So for a job that someone
+// waits on (a synchronous call or a promise) the completer polls the event
+// (cudaEventQuery, yielding the core between polls) for up to kSpinMicros,
+// then naps between queries, each nap 1/32 of the time waited so far
+// (10 us to 1 ms, the thread's timer slack cut to 1 us), so a wake-up
+// comes at most about 3% late. A job with nothing to report (the ring
+// space of a per-channel forward) is waited for asleep.
 // A synchronous call's own thread then polls its job's flag the same way
 // before it sleeps (wait_for), so it does not pay a second wake-up.
 // ARELU_CUDA_EVENT_WAIT (for measurement): "block", no polling at all;
-// "completer", only the completer polls (the calling thread sleeps).
+// "completer", only the completer polls (the calling thread sleeps);
+// "sleep", both poll for kSpinMicros, then the completer sleeps in
+// cudaEventSynchronize (the form before the naps).
 constexpr int kSpinMicros = 200;
-int event_wait_mode() {  // 0: both poll, 1: only the completer, 2: neither
-  static const int m = env_is("ARELU_CUDA_EVENT_WAIT", "block") ? 2 : env_is("ARELU_CUDA_EVENT_WAIT", "completer") ? 1 : 0;
+enum WaitMode { kWaitPoll, kWaitCompleter, kWaitBlock, kWaitSleep };
+WaitMode event_wait_mode() {
+  static const WaitMode m = env_is("ARELU_CUDA_EVENT_WAIT", "block")       ? kWaitBlock
+                            : env_is("ARELU_CUDA_EVENT_WAIT", "completer") ? kWaitCompleter
+                            : env_is("ARELU_CUDA_EVENT_WAIT", "sleep")     ? kWaitSleep
+                                                                           : kWaitPoll;
   return m;
 }
-int spin_micros() { return event_wait_mode() == 2 ? 0 : kSpinMicros; }
-int caller_spin_micros() { return event_wait_mode() == 0 ? kSpinMicros : 0; }
+int spin_micros() { return event_wait_mode() == kWaitBlock ? 0 : kSpinMicros; }
+int caller_spin_micros() {
+  const WaitMode m = event_wait_mode();
+  return m == kWaitPoll || m == kWaitSleep ? kSpinMicros : 0;
+}
 
 cudaError_t wait_event(cudaEvent_t ev, bool poll) {
   cudaError_t q = cudaSuccess;
-  if (poll_for(poll ? spin_micros() : 0, [&] { return (q = cudaEventQuery(ev)) != cudaErrorNotReady; })) return q;
-  return cudaEventSynchronize(ev);
+  const auto ready = [&] { return (q = cudaEventQuery(ev)) != cudaErrorNotReady; };
+  const auto start = std::chrono::steady_clock::now();
+  if (poll_for(poll ? spin_micros() : 0, ready)) return q;
+  if (!poll || event_wait_mode() == kWaitBlock || event_wait_mode() == kWaitSleep) return cudaEventSynchronize(ev);
+  for (;;) {
+    const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+    std::this_thread::sleep_for(std::chrono::microseconds(std::min<long long>(1000, std::max<long long>(10, waited.count() / 32))));
+    if (ready()) return q;
+  }
 }
 
 // Where backward's second pass writes the finished sums: "direct" (default
@@ -1115,6 +1170,11 @@ int abandon(DeviceState* s, Job* job, int err) {
 // finished with it (its promise rejects; nothing waits forever).
 void completer(DeviceState* s) {
   (void)cudaSetDevice(s->device);
+#ifdef __linux__
+  // wait_event's naps: 1 us of timer slack instead of the default 50 us
+  // (this thread only; where the call is refused, naps are just later).
+  (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+#endif
   for (;;) {
     std::pair<cudaEvent_t, Job*> w;
     {
@@ -1265,13 +1325,13 @@ int enqueue(DeviceState* s, Job* job, const float* x, const float* g, float* out
     if (fold_second_pass(per, l.channels)) k.done_counter = s->done_counter;
   }
   void* args[] = {&k};
-  ARELU_TRY(cudaLaunchKernel(fn, dim3(grid), dim3(kThreads), args, 0, s->stream));
+  ARELU_TRY(launch(fn, grid, args, s->stream));
   ARELU_TRY(cudaGetLastError());
   if (kBwd && k.done_counter == nullptr) {
     const unsigned rgrid = static_cast<unsigned>(std::min<size_t>(l.channels, 65535));
     RArgs r = k.red;
     void* rargs[] = {&r};
-    ARELU_TRY(cudaLaunchKernel(&arelu_reduce_kernel, dim3(rgrid), dim3(kThreads), rargs, 0, s->stream));
+    ARELU_TRY(launch(&arelu_reduce_kernel, rgrid, rargs, s->stream));
     ARELU_TRY(cudaGetLastError());
   }
   if (kBwd) {

@@ -16,9 +16,9 @@
 // idle stream usually runs before cudaStreamAddCallback returns, as it can
 // on a fast GPU. The device has 16 GiB (ARELU_EMU_MEM bytes to change it),
 // so the 2^31+ element tests fit when the host has the memory (cudaMalloc is
-// host malloc, poisoned). ARELU_EMU_FAIL_LAUNCH=k makes the k-th kernel
+// host malloc, poisoned). ARELU_TEST_FAIL_LAUNCH=k makes the k-th kernel
 // launch fail with cudaErrorIllegalAddress, a sticky error that every later
-// call returns, as a real context does (ARELU_EMU_FAULT_MS: slowly). Enough to check indexing,
+// call returns, as a real context does (ARELU_TEST_FAULT_MS: slowly). Enough to check indexing,
 // reductions, barriers and the host-side logic; it says nothing about speed
 // or about memory-model races inside a kernel.
 #pragma once
@@ -316,14 +316,14 @@ inline int callback_wait_ms() {
   return ms;
 }
 inline long fail_launch() {
-  static long k = getenv("ARELU_EMU_FAIL_LAUNCH") ? atol(getenv("ARELU_EMU_FAIL_LAUNCH")) : 0;
+  static long k = getenv("ARELU_TEST_FAIL_LAUNCH") ? atol(getenv("ARELU_TEST_FAIL_LAUNCH")) : 0;
   return k;
 }
-// ARELU_EMU_FAULT_MS=t: the faulting launch runs t ms before it faults, and
+// ARELU_TEST_FAULT_MS=t: the faulting launch runs t ms before it faults, and
 // its stream then stalls another t ms (a context in trouble), so work can be
 // queued behind the fault and the callbacks behind it come late.
 inline int fault_ms() {
-  static int t = getenv("ARELU_EMU_FAULT_MS") ? atoi(getenv("ARELU_EMU_FAULT_MS")) : 0;
+  static int t = getenv("ARELU_TEST_FAULT_MS") ? atoi(getenv("ARELU_TEST_FAULT_MS")) : 0;
   return t;
 }
 inline std::atomic<long>& launches() { static std::atomic<long> n{0}; return n; }
