@@ -95,10 +95,18 @@ function checkDevice(opts: DeviceOptions | undefined): number {
   return d;
 }
 
+// The native probe runs once per process, so its answer is kept here too:
+// asking the addon builds a status object, about 1.2 us of every DeviceBuffer
+// call (bench/RESULTS.md, "Fifteenth session").
+let why: { reason: string | undefined } | undefined;
+
 /** Why CUDA cannot be used here, or undefined when it can. */
 function unavailable(): string | undefined {
-  const s = native.cuda.status();
-  return s.available ? undefined : s.reason;
+  if (why === undefined) {
+    const s = native.cuda.status();
+    why = { reason: s.available ? undefined : s.reason };
+  }
+  return why.reason;
 }
 
 /** @internal Throws ERR_ARELU_NO_CUDA when no GPU can be used. */

@@ -1041,9 +1041,9 @@ int second_pass_mode() {  // 0: by size, 1: always folded, 2: always a kernel
 // about 280 us after 1G: "Fifteenth session"). So for a job that someone
 // waits on (a synchronous call or a promise) the completer polls the event
 // (cudaEventQuery, yielding the core between polls) for up to kSpinMicros,
-// then naps between queries, each nap 1/32 of the time waited so far
-// (10 us to 1 ms, the thread's timer slack cut to 1 us), so a wake-up
-// comes at most about 3% late. A job with nothing to report (the ring
+// then naps between queries, each nap 1/64 of the time waited so far
+// (10 to 200 us, the thread's timer slack cut to 1 us), so a wake-up
+// comes at most about 2% late (plus the timer's own lateness). A job with nothing to report (the ring
 // space of a per-channel forward) is waited for asleep.
 // A synchronous call's own thread then polls its job's flag the same way
 // before it sleeps (wait_for), so it does not pay a second wake-up.
@@ -1074,7 +1074,7 @@ cudaError_t wait_event(cudaEvent_t ev, bool poll) {
   if (!poll || event_wait_mode() == kWaitBlock || event_wait_mode() == kWaitSleep) return cudaEventSynchronize(ev);
   for (;;) {
     const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
-    std::this_thread::sleep_for(std::chrono::microseconds(std::min<long long>(1000, std::max<long long>(10, waited.count() / 32))));
+    std::this_thread::sleep_for(std::chrono::microseconds(std::min<long long>(200, std::max<long long>(10, waited.count() / 64))));
     if (ready()) return q;
   }
 }
