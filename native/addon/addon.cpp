@@ -7,6 +7,13 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
+#ifdef _WIN32
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#endif
 
 #include "../core/arelu_cpu.h"
 #include "../core/cpu_dispatch.h"
@@ -251,6 +258,14 @@ void check_env_integer(Napi::Env env, const char* name, long lo, long hi, const 
 }  // namespace
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+#ifdef _WIN32
+  // Never unloaded (CMakeLists.txt says why; Linux marks the library
+  // nodelete): the pool's threads run this module's code for the life of
+  // the process, also after the last environment that loaded it is gone.
+  HMODULE self = nullptr;
+  (void)GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                           reinterpret_cast<LPCWSTR>(&Init), &self);
+#endif
   std::string error;
   if (!arelu::init_isa_from_env(&error)) {
     Napi::Error e = Napi::Error::New(env, "arelu: " + error);

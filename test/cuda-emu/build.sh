@@ -25,6 +25,7 @@ NAPI_INC=$(node -p "require('node-addon-api').include_dir")
 HDR=node_modules/node-api-headers/include
 g++ -std=c++17 "${FLAGS[@]}" -fPIC -shared -fvisibility=hidden -ffp-contract=off -Wall -Wno-unused-function -Wno-unknown-pragmas \
   -DARELU_WITH_CUDA=1 -DARELU_CUDA_EMU=1 -DNAPI_VERSION=8 -DNAPI_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED \
+  -DNODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS -Wl,-z,nodelete \
   -I test/cuda-emu -I "$NAPI_INC" -I "$HDR" -I native/core \
   -x c++ native/cuda/arelu_cuda.cu -x none native/addon/addon.cpp native/addon/cuda_binding.cpp native/addon/tfop_binding.cpp native/tfop/arelu_tfop.cpp \
   build-emu/libarelu_core.a -lpthread -ldl -o "$OUT/arelu.node"
