@@ -1043,8 +1043,9 @@ int second_pass_mode() {  // 0: by size, 1: always folded, 2: always a kernel
 // (cudaEventQuery, yielding the core between polls) for up to kSpinMicros,
 // then naps between queries, each nap 1/64 of the time waited so far
 // (10 to 200 us, the thread's timer slack cut to 1 us), so a wake-up
-// comes at most about 2% late (plus the timer's own lateness). A job with nothing to report (the ring
-// space of a per-channel forward) is waited for asleep.
+// comes at most about 2% late (plus the timer's own lateness). A job
+// with nothing to report (the ring space of a per-channel forward) is
+// waited for asleep.
 // A synchronous call's own thread then polls its job's flag the same way
 // before it sleeps (wait_for), so it does not pay a second wake-up.
 // ARELU_CUDA_EVENT_WAIT (for measurement): "block", no polling at all;
