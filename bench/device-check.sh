@@ -376,14 +376,15 @@ elif [ -f "$ADDON" ] && [ -d node_modules/mocha ] &&
      ${NVCC:+-DCMAKE_CUDA_COMPILER=$NVCC} -DCMAKE_CUDA_ARCHITECTURES=90 -DARELU_CUDA_ARCHITECTURES=90 -DARELU_CUDA_FAULT_HOOK=ON \
      -DCMAKE_JS_VERSION=device-check -DCMAKE_JS_INC='$ROOT/node_modules/node-api-headers/include' \
      -DCMAKE_LIBRARY_OUTPUT_DIRECTORY='$FAULTB/Release' > /dev/null && cmake --build '$FAULTB' -j $(nproc) > /dev/null"; then
+  mark=$(wc -l < "$LOG")  # the summary lines below are this step's own
   if run_step faults 100 env ARELU_NATIVE_PATH="$FAULTB/Release/arelu.node" ARELU_EXPECT_CUDA=1 node node_modules/mocha/bin/mocha.js \
       --no-config --timeout 60000 --grep 'fault-hook build' test/30.cuda.test.js; then
     status=ok
   else
     status=failed
   fi
-  passing=$(grep -E "^ +[0-9]+ passing" "$LOG" | tail -1 | tr -s ' ')
-  pending=$(grep -E "^ +[0-9]+ pending" "$LOG" | tail -1 | tr -s ' ')
+  passing=$(tail -n +$((mark + 1)) "$LOG" | grep -E "^ +[0-9]+ passing" | tail -1 | tr -s ' ')
+  pending=$(tail -n +$((mark + 1)) "$LOG" | grep -E "^ +[0-9]+ pending" | tail -1 | tr -s ' ')
   # Every fault test must have run on the GPU (none skipped).
   [ -n "$pending" ] && status=failed
   step_result faults "$status" "$LAST_SECONDS" "exit $LAST_RC:$passing${pending:+, $pending (must be 0)}"

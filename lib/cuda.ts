@@ -98,15 +98,15 @@ function checkDevice(opts: DeviceOptions | undefined): number {
 // The native probe runs once per process, so its answer is kept here too:
 // asking the addon builds a status object, about 1.2 us of every DeviceBuffer
 // call (bench/RESULTS.md, "Fifteenth session").
-let why: { reason: string | undefined } | undefined;
+let probed: { reason: string | undefined } | undefined;
 
 /** Why CUDA cannot be used here, or undefined when it can. */
 function unavailable(): string | undefined {
-  if (why === undefined) {
+  if (probed === undefined) {
     const s = native.cuda.status();
-    why = { reason: s.available ? undefined : s.reason };
+    probed = { reason: s.available ? undefined : s.reason };
   }
-  return why.reason;
+  return probed.reason;
 }
 
 /** @internal Throws ERR_ARELU_NO_CUDA when no GPU can be used. */
@@ -117,7 +117,7 @@ export function requireCuda(): void {
 
 /** True when CUDA is compiled in and a driver and at least one device are present. */
 export function isAvailable(): boolean {
-  return native.cuda.status().available;
+  return unavailable() === undefined;
 }
 
 /** Number of usable CUDA devices (0 when CUDA is unavailable). */

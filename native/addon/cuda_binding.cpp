@@ -485,9 +485,11 @@ struct CudaEnv {
 
 // In an environment that is stopping (a worker that called process.exit
 // with calls in flight), JS can no longer run: settling the promise fails,
-// and node-addon-api throws that failure as a C++ exception, which must not
-// leave this callback (it would abort the whole process). Nobody is left to
-// see the promise then.
+// and node-addon-api throws that failure as a C++ exception. It is caught
+// here, so the op is still freed and the pending count still drops (the
+// wrapper around this callback would only swallow it,
+// NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS; without that it aborted the
+// process). Nobody is left to see the promise then.
 void complete_js(Napi::Env env, Napi::Function, CudaEnv* ce, AsyncOp* op) {
   if (env != nullptr) {
     try {
