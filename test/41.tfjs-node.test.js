@@ -466,6 +466,44 @@ describe('arelu/tfjs on tfjs-node (tensorflow backend)', function () {
     });
   });
 
+  describe('worker threads (fresh process)', function () {
+    // TensorFlow's op registry is process-wide, the addon's environments are
+    // per thread: ops registered from a worker must stay valid after that
+    // worker (the only environment that had loaded the addon) exits, and a
+    // later registerTfjs in another thread must find and reuse them.
+    it('should run in workers that exit, in parallel workers, and on the main thread afterwards, with the same bits', function () {
+      const workerSrc = `${prelude}
+        const r = registerTfjs(tf);
+        require('worker_threads').parentPort.postMessage({ path: r.backends.tensorflow.path, out: sample(r) });`;
+      // The main thread loads tfjs-node (TensorFlow stays loaded) but loads
+      // arelu only after the workers are gone.
+      const src = `
+        require(${JSON.stringify(path.join(root, 'node_modules', '@tensorflow', 'tfjs-node'))});
+        const { Worker } = require('worker_threads');
+        const run = () => new Promise((resolve, reject) => {
+          const w = new Worker(${JSON.stringify(workerSrc)}, { eval: true });
+          let msg;
+          w.on('message', (m) => { msg = m; });
+          w.on('error', reject);
+          w.on('exit', (code) => (code === 0 && msg ? resolve(msg) : reject(new Error('worker exit ' + code))));
+        });
+        (async () => {
+          const seq = [await run(), await run()];
+          const par = await Promise.all([run(), run(), run()]);
+          ${prelude}
+          const r = registerTfjs(tf);
+          console.log(JSON.stringify({ workers: [...seq, ...par], main: { path: r.backends.tensorflow.path, out: sample(r) } }));
+        })().catch((e) => { console.error(e); process.exit(1); });`;
+      const out = child(src);
+      const ref = child(`${prelude} console.log(JSON.stringify({ out: sample(registerTfjs(tf)) }));`);
+      expect(out.workers).to.have.length(5);
+      for (const [k, w] of [...out.workers, out.main].entries()) {
+        expect(w.path, `run ${k}`).to.equal('tf-op');
+        w.out.forEach((v, i) => expect(bits(v), `run ${k}, output ${i}`).to.deep.equal(bits(ref.out[i])));
+      }
+    });
+  });
+
   describe('bench/tfjs-bench.js --backend tensorflow', function () {
     it('should time the op, the composite and tf.relu, and the training step, per thread setting', function () {
       const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'arelu-tfbench-'));
