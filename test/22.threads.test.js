@@ -83,25 +83,17 @@ describe('Threads and environment', function () {
     // environment that can no longer run JS (node-addon-api's exception
     // aborted the process), and with the last environment that loaded it
     // gone Node closes the addon while its pool threads live on (nodelete).
-    const r = runNode(`
-      const { Worker } = require('worker_threads');
-      function workerMain() {
-        const arelu = require(require('worker_threads').workerData);
-        const n = 1 << 21, x = new Float32Array(n).fill(1), y = new Float32Array(n);
-        arelu.backward(x, x, {}, { out: y });  // wakes the pool
-        for (let i = 0; i < 8; i++) {
-          arelu.backwardAsync(x, x, {}, { out: y }).catch(() => {});
-          arelu.forwardAsync(x, { alpha: [0.5] }, { out: y, shape: [n], channelAxis: 0 }).catch(() => {});
-        }
-        setTimeout(() => process.exit(0), 0);
+    function workerMain() {
+      const arelu = require(require('worker_threads').workerData);
+      const n = 1 << 21, x = new Float32Array(n).fill(1), y = new Float32Array(n);
+      arelu.backward(x, x, {}, { out: y });  // wakes the pool
+      for (let i = 0; i < 8; i++) {
+        arelu.backwardAsync(x, x, {}, { out: y }).catch(() => {});
+        arelu.forwardAsync(x, { alpha: [0.5] }, { out: y, shape: [n], channelAxis: 0 }).catch(() => {});
       }
-      let left = 12;
-      const one = () => {
-        const w = new Worker('(' + workerMain + ')()', { eval: true, workerData: ${JSON.stringify(ROOT)} });
-        w.on('error', (e) => { console.log('worker error: ' + e); process.exitCode = 1; });
-        w.on('exit', () => (--left > 0 ? one() : setTimeout(() => console.log('alive'), 200)));
-      };
-      one();`);
+      setTimeout(() => process.exit(0), 0);
+    }
+    const r = h.runExitingWorkers(workerMain, 12);
     expect(r.status, `exit ${r.status} (${r.signal}): ${r.stderr}`).to.equal(0);
     expect(r.stdout.trim()).to.equal('alive');
   });

@@ -994,27 +994,18 @@ describe(`arelu.cuda on a GPU${SKIP_TITLE}`, function () {
       // environment that loaded it is gone Node closes the addon while the
       // device's completer and copy threads live on (both crashed the
       // process: an abort, then a SIGSEGV in unmapped code, every run).
-      const script = `
-        const { Worker } = require('worker_threads');
-        function workerMain() {
-          const arelu = require(require('worker_threads').workerData);
-          const n = 1 << 16;
-          const xd = arelu.cuda.upload(new Float32Array(n).fill(1)), yd = arelu.cuda.alloc(n);
-          for (let i = 0; i < 20; i++) {
-            arelu.backwardAsync(xd, xd, {}, { out: yd }).catch(() => {});
-            arelu.forwardAsync(xd, { alpha: [0.5] }, { out: yd, shape: [n], channelAxis: 0 }).catch(() => {});
-          }
-          yd.downloadAsync().catch(() => {});
-          setTimeout(() => process.exit(0), 0);
+      function workerMain() {
+        const arelu = require(require('worker_threads').workerData);
+        const n = 1 << 16;
+        const xd = arelu.cuda.upload(new Float32Array(n).fill(1)), yd = arelu.cuda.alloc(n);
+        for (let i = 0; i < 20; i++) {
+          arelu.backwardAsync(xd, xd, {}, { out: yd }).catch(() => {});
+          arelu.forwardAsync(xd, { alpha: [0.5] }, { out: yd, shape: [n], channelAxis: 0 }).catch(() => {});
         }
-        let left = 10;
-        const one = () => {
-          const w = new Worker('(' + workerMain + ')()', { eval: true, workerData: ${JSON.stringify(path.join(__dirname, '..'))} });
-          w.on('error', (e) => { console.log('worker error: ' + e); process.exitCode = 1; });
-          w.on('exit', () => (--left > 0 ? one() : setTimeout(() => console.log('alive'), 200)));
-        };
-        one();`;
-      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 });
+        yd.downloadAsync().catch(() => {});
+        setTimeout(() => process.exit(0), 0);
+      }
+      const r = h.runExitingWorkers(workerMain, 10);
       expect(r.status, `exit ${r.status} (${r.signal}): ${r.stderr}`).to.equal(0);
       expect(r.stdout.trim()).to.equal('alive');
     });

@@ -106,9 +106,31 @@ const EDGE_PARAMS = [
   [0.9, 2], [0, 0], [-1, 1], [1.5, -3], [0.01, 0], [0.99, 0], [0.009999, 1], [0.990001, 1],
   [NaN, 1], [0.5, NaN], [0.5, Infinity], [0.5, -Infinity], [Infinity, 0], [-Infinity, 0], [0.25, 40], [0.25, -40]];
 
+/**
+ * Runs `workerMain` (a function: it loads arelu from its workerData, queues
+ * calls and exits at once) in `count` workers, one after the other, in a
+ * fresh Node process whose main thread never loads arelu: the addon is then
+ * closed when each worker goes while its own threads live on. Returns
+ * spawnSync's result; the process prints 'alive' after the last worker.
+ */
+function runExitingWorkers(workerMain, count) {
+  const { spawnSync } = require('child_process');
+  const root = require('path').join(__dirname, '..');
+  const script = `
+    const { Worker } = require('worker_threads');
+    let left = ${count};
+    const one = () => {
+      const w = new Worker('(' + ${JSON.stringify(String(workerMain))} + ')()', { eval: true, workerData: ${JSON.stringify(root)} });
+      w.on('error', (e) => { console.log('worker error: ' + e); process.exitCode = 1; });
+      w.on('exit', () => (--left > 0 ? one() : setTimeout(() => console.log('alive'), 200)));
+    };
+    one();`;
+  return spawnSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8', timeout: 60000 });
+}
+
 module.exports = {
   seed, random, mulberry32, randomArray, reference, coeffs, ulps, firstMismatch, sumClose, poisoned, countPoison,
-  EDGE_X, EDGE_G, EDGE_PARAMS, f32,
+  EDGE_X, EDGE_G, EDGE_PARAMS, f32, runExitingWorkers,
 };
 
 if (!process.env.ARELU_TEST_SEED_PRINTED) {

@@ -564,7 +564,7 @@ __attribute__((always_inline)) inline void tile_run(const float* x, const float*
     prefetch_inputs<V>(x + i, g + i);
     whole_group<V>(x + i, g + i, dx + i, va, vb, acc_a, acc_b);
   }
-  if (i < n)  // the tail group: lanes [0, m)
+  if (i < n)  // the tail group: lanes [0, n - i)
     tail_group<V>(x, g, dx, i, n, va, vb, acc_a, acc_b);
   if constexpr (kLast) {
     fold_acc<V>(acc_a, acc_b, sums);
